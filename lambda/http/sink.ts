@@ -1,0 +1,11 @@
+/** Where a response goes: a Function URL stream in Lambda, the emulator's stream locally. */
+export interface ResponseSink {
+  /** Status and headers; must come before the first write. */
+  start(statusCode: number, headers: Readonly<Record<string, string>>): void;
+  /** Resolves once the chunk is accepted (backpressure); rejects if the client is gone. */
+  write(chunk: Uint8Array): Promise<void>;
+  end(): Promise<void>;
+  readonly started: boolean;
+  /** Fires when the relay can tell the client went away (always locally; in Lambda when the stream breaks). */
+  readonly clientGone: AbortSignal;
+}

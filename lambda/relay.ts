@@ -1,0 +1,215 @@
+import { SIGNING_NAMES, type RelayConfig } from './config.js';
+import { RelayError, asRelayError } from './http/errors.js';
+import type { ResponseSink } from './http/sink.js';
+import { credentialFrom, type Authenticator } from './auth/principal.js';
+import type { AdmissionControl, CallContext, CallOutcome, Meter, MeterFactory, RelayRequest } from './pipeline.js';
+import { encodeQuery, type MatchedRoute, type RouteMatcher } from './routes/match.js';
+import type { RequestSigner } from './upstream/signer.js';
+import type { UpstreamResponse, UpstreamSender } from './upstream/client.js';
+import { forwardableRequestHeaders, passThroughResponseHeaders } from './upstream/headers.js';
+import { modelFromBody } from './routes/body-model.js';
+
+/** A body rewrite a route may need before going upstream (see lambda/metering/include-usage.ts). */
+export interface PreparedBody {
+  readonly body: Buffer;
+  /** Undoes, on the client's copy of the stream, what the rewrite added. */
+  readonly responseFilter?: { transform(chunk: Uint8Array): Uint8Array; flush(): Uint8Array };
+}
+
+export interface RelayDeps {
+  readonly config: RelayConfig;
+  readonly matcher: RouteMatcher;
+  readonly authenticate: Authenticator;
+  readonly admission: AdmissionControl;
+  readonly sign: RequestSigner;
+  readonly send: UpstreamSender;
+  readonly meter?: MeterFactory;
+  readonly prepareBody?: (match: MatchedRoute, body: Buffer) => PreparedBody;
+  /** Rewrites discovery answers to what the principal may see (issue 8); bytes pass through otherwise. */
+  readonly filterDiscovery?: (call: CallContext, status: number, body: Buffer) => Buffer;
+  readonly clock?: () => Date;
+  readonly onOutcome?: (call: CallContext | undefined, outcome: CallOutcome, error?: RelayError) => void;
+}
+
+/**
+ * One pass-through call: route → authenticate → admit → sign → stream back → settle.
+ * Errors made before the response starts are answered in the client's API dialect by the
+ * caller (it knows the family from the route); errors after it has started end the stream
+ * abnormally so the client's SDK raises instead of seeing a truncated, complete-looking body.
+ */
+export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: ResponseSink): Promise<void> {
+  const now = deps.clock ?? (() => new Date());
+  const receivedAt = now();
+  const match = deps.matcher.match(request.method, request.rawPath, request.rawQueryString);
+  if (match.route.unsupported) throw new RelayError(400, 'ValidationException', match.route.unsupported);
+
+  const principal = await deps.authenticate(credentialFrom(request.headers));
+  const model = modelOf(match, request.body);
+  const call: CallContext = { request, match, principal, model, receivedAt };
+  const admission = await deps.admission.admit(call);
+
+  const started = performance.now();
+  let outcome: CallOutcome | undefined;
+  try {
+    outcome = await forward(deps, call, sink, started);
+  } catch (error) {
+    outcome = error instanceof MidStreamFailure ? error.outcome : {
+      status: error instanceof RelayError ? error.status : 500,
+      clientAborted: sink.clientGone.aborted,
+      upstreamFailed: true,
+      totalMs: performance.now() - started,
+      bytesOut: 0,
+    };
+    throw error;
+  } finally {
+    // The invocation must not end before usage is durable; settle() retries and, failing
+    // that, logs a replayable record (lambda/ledger).
+    if (outcome) {
+      await admission.settle(outcome);
+      deps.onOutcome?.(call, outcome);
+    }
+  }
+}
+
+function modelOf(match: MatchedRoute, body: Buffer): string | undefined {
+  const source = match.route.model;
+  if (!source) return undefined;
+  if (source.from === 'path') return match.params[source.label];
+  return modelFromBody(body);
+}
+
+async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, started: number): Promise<CallOutcome> {
+  const { match, request } = call;
+  const { route } = match;
+  const prepared = deps.prepareBody?.(match, request.body) ?? { body: request.body };
+  const base = deps.config.endpoints[route.service];
+  const headers = forwardableRequestHeaders(request.headers);
+  const signedHeaders = await deps.sign(
+    { method: route.method, url: base, path: joinPath(base, match.upstreamPath), query: match.query, headers, body: prepared.body },
+    SIGNING_NAMES[route.service],
+  );
+
+  const upstreamAbort = new AbortController();
+  const onClientGone = () => upstreamAbort.abort();
+  sink.clientGone.addEventListener('abort', onClientGone, { once: true });
+  try {
+    // The path is already encoded exactly as it was signed; URL keeps percent-escapes as given.
+    const query = encodeQuery(match.query);
+    const target = new URL(`${base.origin}${joinPath(base, match.upstreamPath)}${query ? `?${query}` : ''}`);
+    const response = await deps.send({
+      method: route.method,
+      url: target,
+      headers: signedHeaders,
+      body: prepared.body,
+      signal: upstreamAbort.signal,
+    });
+    const upstreamLatencyMs = performance.now() - started;
+    const responseHeaders = passThroughResponseHeaders(response.headers);
+    const meter = deps.meter?.(call, { status: response.status, headers: responseHeaders });
+
+    if (route.discovery && deps.filterDiscovery) {
+      return await relayFiltered(deps, call, response, responseHeaders, sink, meter, started, upstreamLatencyMs);
+    }
+    return await relayStream(call, response, responseHeaders, sink, meter, prepared, started, upstreamLatencyMs);
+  } finally {
+    sink.clientGone.removeEventListener('abort', onClientGone);
+  }
+}
+
+async function relayStream(
+  call: CallContext,
+  response: UpstreamResponse,
+  headers: Record<string, string>,
+  sink: ResponseSink,
+  meter: Meter | undefined,
+  prepared: PreparedBody,
+  started: number,
+  upstreamLatencyMs: number,
+): Promise<CallOutcome> {
+  sink.start(response.status, headers);
+  const filter = response.status < 300 ? prepared.responseFilter : undefined;
+  let bytesOut = 0;
+  let timeToFirstByteMs: number | undefined;
+  const emit = async (chunk: Uint8Array) => {
+    if (chunk.byteLength === 0) return;
+    timeToFirstByteMs ??= performance.now() - started;
+    bytesOut += chunk.byteLength;
+    await sink.write(chunk);
+  };
+  try {
+    for await (const chunk of response.body) {
+      meter?.observe(chunk);
+      await emit(filter ? filter.transform(chunk) : chunk);
+    }
+    if (filter) await emit(filter.flush());
+  } catch (error) {
+    const aborted = sink.clientGone.aborted;
+    const result = outcomeOf(response.status, meter, aborted, !aborted, started, upstreamLatencyMs, timeToFirstByteMs, bytesOut);
+    // Client gone: nothing to tell it. Upstream broke: end the client's stream abnormally.
+    if (aborted) return result;
+    throw new MidStreamFailure(asRelayError(error), result);
+  }
+  await sink.end();
+  return outcomeOf(response.status, meter, false, false, started, upstreamLatencyMs, timeToFirstByteMs, bytesOut);
+}
+
+async function relayFiltered(
+  deps: RelayDeps,
+  call: CallContext,
+  response: UpstreamResponse,
+  headers: Record<string, string>,
+  sink: ResponseSink,
+  meter: Meter | undefined,
+  started: number,
+  upstreamLatencyMs: number,
+): Promise<CallOutcome> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body) {
+    meter?.observe(chunk);
+    chunks.push(chunk);
+  }
+  const body = deps.filterDiscovery!(call, response.status, Buffer.concat(chunks));
+  sink.start(response.status, headers);
+  const timeToFirstByteMs = performance.now() - started;
+  await sink.write(body);
+  await sink.end();
+  return outcomeOf(response.status, meter, false, false, started, upstreamLatencyMs, timeToFirstByteMs, body.byteLength);
+}
+
+function outcomeOf(
+  status: number,
+  meter: Meter | undefined,
+  clientAborted: boolean,
+  upstreamFailed: boolean,
+  started: number,
+  upstreamLatencyMs: number,
+  timeToFirstByteMs: number | undefined,
+  bytesOut: number,
+): CallOutcome {
+  return {
+    status,
+    meter: meter?.finish(),
+    clientAborted,
+    upstreamFailed,
+    upstreamLatencyMs,
+    timeToFirstByteMs,
+    totalMs: performance.now() - started,
+    bytesOut,
+  };
+}
+
+/** The upstream broke after the response started; carries what was metered until then. */
+export class MidStreamFailure extends Error {
+  constructor(
+    override readonly cause: RelayError,
+    readonly outcome: CallOutcome,
+  ) {
+    super(`upstream failed mid-stream: ${cause.message}`);
+  }
+}
+
+/** A base URL may carry a path prefix (e.g. a proxy); the route's path is appended to it. */
+function joinPath(base: URL, path: string): string {
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return `${prefix}${path}`;
+}

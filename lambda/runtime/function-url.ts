@@ -1,0 +1,78 @@
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import type { ResponseSink } from '../http/sink.js';
+import type { RelayRequest } from '../pipeline.js';
+
+/** A Function URL payload v2.0 event as the relay's request. */
+export function requestFromEvent(event: LambdaFunctionURLEvent): RelayRequest {
+  const body = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (value !== undefined) headers[name.toLowerCase()] = value;
+  }
+  return {
+    method: event.requestContext.http.method,
+    rawPath: event.rawPath,
+    rawQueryString: event.rawQueryString ?? '',
+    headers,
+    body,
+    requestId: event.requestContext.requestId,
+    sourceIp: event.requestContext.http.sourceIp,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The Lambda response stream as a ResponseSink. Status and headers go out through
+ * awslambda.HttpResponseStream.from, whose prelude is written only by the first write():
+ * an empty response therefore still writes an empty chunk before end(), or the Function URL
+ * would answer 502 (see ../shared/design.md §5).
+ */
+export function lambdaSink(responseStream: LambdaResponseStream, from = awslambda.HttpResponseStream.from): ResponseSink {
+  const gone = new AbortController();
+  let stream: LambdaResponseStream | undefined;
+  let wrote = false;
+  responseStream.on('error', () => gone.abort());
+  responseStream.on('close', () => {
+    if (!responseStream.writableFinished) gone.abort();
+  });
+
+  const opened = (): LambdaResponseStream => {
+    if (!stream) throw new Error('ResponseSink.start() must come first');
+    return stream;
+  };
+
+  return {
+    get started() {
+      return stream !== undefined;
+    },
+    clientGone: gone.signal,
+    start(statusCode, headers) {
+      stream = from(responseStream, { statusCode, headers: { ...headers } });
+    },
+    async write(chunk) {
+      const target = opened();
+      wrote = true;
+      if (gone.signal.aborted) throw new Error('client gone');
+      if (target.write(chunk)) return;
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          target.off('drain', done);
+          gone.signal.removeEventListener('abort', fail);
+          resolve();
+        };
+        const fail = () => {
+          target.off('drain', done);
+          reject(new Error('client gone'));
+        };
+        target.once('drain', done);
+        gone.signal.addEventListener('abort', fail, { once: true });
+      });
+    },
+    async end() {
+      const target = opened();
+      if (!wrote) target.write(EMPTY);
+      await new Promise<void>((resolve) => target.end(resolve));
+    },
+  };
+}
