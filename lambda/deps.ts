@@ -1,4 +1,5 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { createApp, type App, type AppDeps } from './app.js';
 import { masterKeyAuthenticator } from './auth/principal.js';
 import { masterKeySource } from './auth/master-key.js';
@@ -16,13 +17,21 @@ type Env = Readonly<Record<string, string | undefined>>;
  * local server (lambda/local/main.ts). Everything expensive (credentials, connection pools,
  * the key store client) is created once and reused across invocations of a warm environment.
  */
-export async function appFromEnv(env: Env = process.env): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
+export interface AppOverrides {
+  /** Credentials for signing Bedrock calls (tests use the fake's); default: the provider chain. */
+  readonly credentials?: AwsCredentialIdentityProvider;
+}
+
+export async function appFromEnv(
+  env: Env = process.env,
+  overrides: AppOverrides = {},
+): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
   const config = loadConfig(env);
   const { log } = createLog();
   const masterKey = masterKeySource(env);
   // The standard chain: env, SSO, profile, container and instance roles; in Lambda the
   // execution role's session credentials, refreshed before they expire.
-  const credentials = defaultProvider();
+  const credentials = overrides.credentials ?? defaultProvider();
   const deps: AppDeps = {
     config,
     matcher: new RouteMatcher(),

@@ -17,12 +17,13 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
+import type { LambdaResponseStream } from '../runtime/function-url.js';
 
 export const FUNCTION_URL_MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 const DELIMITER = Buffer.alloc(8);
 
-type StreamingHandler = (event: LambdaFunctionURLEvent, stream: LambdaResponseStream, context: Context) => Promise<void>;
+type StreamingHandler = (event: LambdaFunctionURLEvent, stream: LambdaResponseStream, context: Context) => unknown;
 
 interface EmulatedStream extends LambdaResponseStream {
   _onBeforeFirstWrite?: (write: (chunk: string | Uint8Array) => void) => void;
@@ -30,19 +31,21 @@ interface EmulatedStream extends LambdaResponseStream {
 
 /** Install the runtime's `awslambda` global (idempotent; a real runtime's global is kept). */
 export function installAwslambdaGlobal(): void {
-  if (globalThis.awslambda) return;
-  globalThis.awslambda = {
-    streamifyResponse: (handler) => handler,
-    HttpResponseStream: {
-      from(stream, prelude) {
-        stream.setContentType(PRELUDE_CONTENT_TYPE);
-        const json = JSON.stringify(prelude);
-        (stream as EmulatedStream)._onBeforeFirstWrite = (write) => {
-          write(json);
-          write(DELIMITER);
-        };
-        return stream;
-      },
+  // Other libraries (e.g. @aws/lambda-invoke-store, used by Powertools) may already have
+  // created an `awslambda` object: add what is missing rather than replace it.
+  const global = globalThis as { awslambda?: Record<string, unknown> };
+  const target = (global.awslambda ??= {});
+  if (typeof target.streamifyResponse === 'function') return;
+  target.streamifyResponse = <T>(handler: T): T => handler;
+  target.HttpResponseStream = {
+    from(stream: LambdaResponseStream, prelude: Record<string, unknown>): LambdaResponseStream {
+      stream.setContentType(PRELUDE_CONTENT_TYPE);
+      const json = JSON.stringify(prelude);
+      (stream as EmulatedStream)._onBeforeFirstWrite = (write: (chunk: string | Uint8Array) => void) => {
+        write(json);
+        write(DELIMITER);
+      };
+      return stream;
     },
   };
 }
@@ -204,7 +207,7 @@ class EmulatedResponseStream extends Writable implements EmulatedStream {
     this.sentHead = true;
     const outgoing: Record<string, string | string[]> = { ...headers };
     if (cookies.length > 0) outgoing['set-cookie'] = cookies;
-    this.res.writeHead(status, outgoing);
+    (this.res as http.ServerResponse).writeHead(status, outgoing);
     // Push the status line and headers now: a streaming client must see them before the body.
     (this.res as http.ServerResponse).flushHeaders?.();
   }
@@ -309,7 +312,7 @@ function flattenHeaders(headers: IncomingHttpHeaders | http2.IncomingHttpHeaders
 
 function plain(res: CompatResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json' });
+  (res as http.ServerResponse).writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 }
 

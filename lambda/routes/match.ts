@@ -57,15 +57,20 @@ export class RouteMatcher {
     const query = parseQuery(rawQueryString);
 
     let pathMatchedOtherMethod = false;
-    for (const candidate of this.compiled) {
-      if (candidate.route.prefix !== prefix) continue;
-      const params = matchSegments(candidate.segments, rawSegments);
-      if (!params) continue;
-      if (candidate.route.method !== method.toUpperCase()) {
-        pathMatchedOtherMethod = true;
-        continue;
+    // First every label takes one segment; only if nothing matches may an ARN-capable label
+    // swallow raw `/`. So `/sessions/{id}/invocationSteps/` never reads as `/sessions/{id}/`.
+    for (const allowMultiSegment of [false, true]) {
+      for (const candidate of this.compiled) {
+        if (candidate.route.prefix !== prefix) continue;
+        const params = matchSegments(candidate.segments, rawSegments, allowMultiSegment);
+        if (!params) continue;
+        if (candidate.route.method !== method.toUpperCase()) {
+          pathMatchedOtherMethod = true;
+          continue;
+        }
+        return { route: candidate.route, params, upstreamPath: buildPath(candidate.segments, params), query };
       }
-      return { route: candidate.route, params, upstreamPath: buildPath(candidate.segments, params), query };
+      if (pathMatchedOtherMethod) break;
     }
     if (pathMatchedOtherMethod) {
       throw new RelayError(405, 'ValidationException', `Method ${method} is not allowed on this Bedrock path.`);
@@ -109,7 +114,11 @@ function validatePath(rest: string): string[] {
  * unencoded `/`. Literal segments after it anchor the split, so `/model/arn:…/us.x/converse`
  * still resolves to modelId = `arn:…/us.x`.
  */
-function matchSegments(template: readonly CompiledSegment[], raw: readonly string[]): Record<string, string> | undefined {
+function matchSegments(
+  template: readonly CompiledSegment[],
+  raw: readonly string[],
+  allowMultiSegment: boolean,
+): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   const walk = (t: number, r: number): boolean => {
     if (t === template.length) return r === raw.length;
@@ -118,7 +127,7 @@ function matchSegments(template: readonly CompiledSegment[], raw: readonly strin
       return r < raw.length && raw[r] === segment.literal && walk(t + 1, r + 1);
     }
     // Leave at least one raw segment for each remaining template segment.
-    const maxSpan = segment.multi ? raw.length - r - (template.length - t - 1) : 1;
+    const maxSpan = allowMultiSegment && segment.multi ? raw.length - r - (template.length - t - 1) : 1;
     for (let span = 1; span <= maxSpan; span++) {
       const parts = raw.slice(r, r + span);
       if (parts.some((part) => part === '')) break;

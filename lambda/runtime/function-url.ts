@@ -1,4 +1,5 @@
-import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import type { Writable } from 'node:stream';
+import type { Context, LambdaFunctionURLEvent, StreamifyHandler } from 'aws-lambda';
 import type { ResponseSink } from '../http/sink.js';
 import type { RelayRequest } from '../pipeline.js';
 
@@ -22,13 +23,21 @@ export function requestFromEvent(event: LambdaFunctionURLEvent): RelayRequest {
 
 const EMPTY = new Uint8Array(0);
 
+/** The stream the managed runtime hands a streaming handler (typed by @types/aws-lambda). */
+export type LambdaResponseStream = Writable & { setContentType(contentType: string): void };
+type PreludeWriter = (stream: LambdaResponseStream, prelude: { statusCode: number; headers: Record<string, string> }) => LambdaResponseStream;
+
+
 /**
  * The Lambda response stream as a ResponseSink. Status and headers go out through
  * awslambda.HttpResponseStream.from, whose prelude is written only by the first write():
  * an empty response therefore still writes an empty chunk before end(), or the Function URL
  * would answer 502 (see ../shared/design.md §5).
  */
-export function lambdaSink(responseStream: LambdaResponseStream, from = awslambda.HttpResponseStream.from): ResponseSink {
+export function lambdaSink(
+  responseStream: LambdaResponseStream,
+  from: PreludeWriter = (stream, prelude) => awslambda.HttpResponseStream.from(stream, prelude),
+): ResponseSink {
   const gone = new AbortController();
   let stream: LambdaResponseStream | undefined;
   let wrote = false;
@@ -75,4 +84,21 @@ export function lambdaSink(responseStream: LambdaResponseStream, from = awslambd
       await new Promise<void>((resolve) => target.end(resolve));
     },
   };
+}
+
+/**
+ * The streaming Function URL handler around an app. The app is built on the first invocation
+ * and kept for the life of the environment; a failed build is retried on the next one.
+ */
+export function functionUrlHandler(
+  buildApp: () => Promise<(request: RelayRequest, sink: ResponseSink) => Promise<void>>,
+): StreamifyHandler<LambdaFunctionURLEvent, void> {
+  let app: ReturnType<typeof buildApp> | undefined;
+  return awslambda.streamifyResponse(async (event: LambdaFunctionURLEvent, responseStream: LambdaResponseStream, _context: Context) => {
+    app ??= buildApp().catch((error: unknown) => {
+      app = undefined;
+      throw error;
+    });
+    await (await app)(requestFromEvent(event), lambdaSink(responseStream));
+  });
 }
