@@ -84,10 +84,16 @@ async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, s
   const prepared = deps.prepareBody?.(match, request.body) ?? { body: request.body };
   const base = deps.config.endpoints[route.service];
   const headers = forwardableRequestHeaders(request.headers);
-  const signedHeaders = await deps.sign(
-    { method: route.method, url: base, path: joinPath(base, match.upstreamPath), query: match.query, headers, body: prepared.body },
-    SIGNING_NAMES[route.service],
-  );
+  const signedHeaders = await deps
+    .sign(
+      { method: route.method, url: base, path: joinPath(base, match.upstreamPath), query: match.query, headers, body: prepared.body },
+      SIGNING_NAMES[route.service],
+    )
+    .catch((error: unknown) => {
+      // No credentials (none configured locally, or the role's could not be fetched): fail
+      // closed with a message an operator can act on; nothing goes upstream unsigned.
+      throw new RelayError(503, 'ServiceUnavailableException', `The relay has no AWS credentials to sign with (${(error as Error).name}).`);
+    });
 
   const upstreamAbort = new AbortController();
   const onClientGone = () => upstreamAbort.abort();
