@@ -1,0 +1,97 @@
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { resolve } from 'node:path';
+import { KeyStore } from '../keys/store.js';
+import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
+import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';
+import { CliError, EXIT, type CliIo } from './io.js';
+
+export interface TargetOptions {
+  readonly dataDir?: string;
+  readonly table?: string;
+  readonly stack?: string;
+  readonly region?: string;
+}
+
+/** An open key store and how to let go of it. */
+export interface StoreTarget {
+  readonly store: KeyStore;
+  /** Where the keys are, for humans (never printed into JSON output). */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Which store the CLI works on:
+ *   --table NAME / RELAY_KEYS_TABLE   a DynamoDB table, with the caller's own AWS credentials
+ *   --stack NAME                      the table named by that stack's KeysTableName output
+ *   otherwise                         the local store in --data-dir / RELAY_DATA_DIR / .relay:
+ *                                     through the running local relay's endpoint if it is up
+ *                                     (it holds the LevelDB lock), else an embedded dynalite.
+ */
+export async function openStoreTarget(options: TargetOptions, io: CliIo): Promise<StoreTarget> {
+  const region = options.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+  let table = options.table ?? (options.stack ? undefined : io.env.RELAY_KEYS_TABLE || undefined);
+  if (options.stack) table = await tableFromStack(options.stack, region);
+  if (table) {
+    const { client, doc } = createDynamoClients({ ...(region ? { region } : {}), requestTimeoutMs: 10_000 });
+    return { store: new KeyStore(doc, table), description: `DynamoDB table ${table}`, close: async () => client.destroy() };
+  }
+
+  const dataDir = resolve(io.cwd, options.dataDir ?? io.env.RELAY_DATA_DIR ?? '.relay');
+  const running = await readEndpointFile(dataDir);
+  if (running) {
+    const { client, doc } = createDynamoClients({ endpoint: running.endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    try {
+      await client.send(new DescribeTableCommand({ TableName: running.tableName }));
+      return {
+        store: new KeyStore(doc, running.tableName),
+        description: `the running local relay's store (${dataDir})`,
+        close: async () => client.destroy(),
+      };
+    } catch {
+      // A stale endpoint file from a relay that is gone: open the store ourselves.
+      client.destroy();
+    }
+  }
+  try {
+    const embedded = await startEmbeddedDynamo({ dataDir });
+    return { store: new KeyStore(embedded.clients.doc, embedded.tableName), description: `the local store in ${dataDir}`, close: embedded.stop };
+  } catch (error) {
+    if (error instanceof DataDirLockedError) throw new CliError(error.message, EXIT.unavailable);
+    throw error;
+  }
+}
+
+interface CloudFormationModule {
+  CloudFormationClient: new (config: { region?: string }) => { send(command: unknown): Promise<unknown>; destroy(): void };
+  DescribeStacksCommand: new (input: { StackName: string }) => unknown;
+}
+interface DescribeStacksOutput {
+  Stacks?: Array<{ Outputs?: Array<{ OutputKey?: string; OutputValue?: string }> }>;
+}
+
+async function tableFromStack(stack: string, region: string | undefined): Promise<string> {
+  // Optional dependency: only --stack needs it.
+  const moduleName = '@aws-sdk/client-cloudformation';
+  let cfn: CloudFormationModule;
+  try {
+    cfn = (await import(moduleName)) as CloudFormationModule;
+  } catch {
+    throw new CliError(
+      `--stack needs the package ${moduleName} (npm install ${moduleName}); or pass --table <name> with the stack's KeysTableName output.`,
+      EXIT.usage,
+    );
+  }
+  const client = new cfn.CloudFormationClient(region ? { region } : {});
+  try {
+    const output = (await client.send(new cfn.DescribeStacksCommand({ StackName: stack }))) as DescribeStacksOutput;
+    const table = output.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'KeysTableName')?.OutputValue;
+    if (!table) throw new CliError(`Stack ${stack} has no KeysTableName output.`, EXIT.usage);
+    return table;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`Could not read stack ${stack}: ${(error as Error).message}`, EXIT.unavailable);
+  } finally {
+    client.destroy();
+  }
+}
