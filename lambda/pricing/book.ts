@@ -1,0 +1,190 @@
+/**
+ * A compiled price table: keys normalised, prices converted to integer pico-USD per token, and
+ * the lookup that maps any spelling of a model ID to its price.
+ */
+import { normalizeModelId, type NormalizedModel } from '../models/ids.js';
+import type { TokenUsage } from '../pipeline.js';
+import type { PriceSpec, TokenPrices } from './table.js';
+import { picosToNanos, PriceValueError, usdPer1kToPicosPerToken } from './units.js';
+
+/** Pico-USD per token. */
+export interface CompiledTokenPrices {
+  readonly input: bigint;
+  readonly output: bigint;
+  readonly cacheRead: bigint;
+  readonly cacheWrite: bigint;
+}
+
+export interface CompiledPrice extends CompiledTokenPrices {
+  readonly longContext?: CompiledTokenPrices & { readonly aboveInputTokens: number };
+}
+
+export interface CallPrice {
+  /** The call's cost in nano-USD (1e-9 USD), an exact integer. 0 when unpriced. */
+  readonly costNanos: number;
+  /** False when no price is known for the model (its tokens are still counted). */
+  readonly priced: boolean;
+  /** The table key that priced the call. */
+  readonly priceKey?: string;
+}
+
+/** A model ID, or candidates in order of preference. */
+export type ModelCandidates = string | undefined | readonly (string | undefined)[];
+
+/** A table entry that cannot be used; `path` says which one (e.g. `"my.model".input`). */
+export class PriceTableError extends Error {
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(`${path}: ${problem}`);
+    this.name = 'PriceTableError';
+  }
+}
+
+/** The key a model ID is stored under: profile prefix (if any) + the ID as normalised. */
+export function priceKeyOf(model: NormalizedModel): string {
+  if (model.opaque) return model.id;
+  return model.profilePrefix ? `${model.profilePrefix}.${model.base}` : model.base;
+}
+
+/** Keys to try for a model, most specific first. */
+function candidates(model: NormalizedModel): string[] {
+  if (model.opaque) return [model.id];
+  const keys: string[] = [];
+  if (model.profilePrefix) keys.push(`${model.profilePrefix}.${model.base}`, `${model.profilePrefix}.${model.family}`);
+  keys.push(model.base, model.family);
+  return keys;
+}
+
+export class PriceBook {
+  private readonly prices: ReadonlyMap<string, CompiledPrice>;
+
+  private constructor(prices: Map<string, CompiledPrice>) {
+    this.prices = prices;
+  }
+
+  /** Compiles a table; throws PriceTableError naming the first bad entry. */
+  static compile(table: Readonly<Record<string, PriceSpec>>, origin = 'price table'): PriceBook {
+    const prices = new Map<string, CompiledPrice>();
+    for (const [rawKey, spec] of Object.entries(table)) {
+      const key = priceKeyOf(normalizeModelId(rawKey));
+      prices.set(key, compileSpec(spec, `${origin} "${rawKey}"`));
+    }
+    return new PriceBook(prices);
+  }
+
+  /** This book with `overrides` laid over it: an entry replaces the whole price; `null` removes it. */
+  with(overrides: Readonly<Record<string, PriceSpec | null>>, origin: string): PriceBook {
+    const prices = new Map(this.prices);
+    for (const [rawKey, spec] of Object.entries(overrides)) {
+      const key = priceKeyOf(normalizeModelId(rawKey));
+      if (spec === null) prices.delete(key);
+      else prices.set(key, compileSpec(spec, `${origin} "${rawKey}"`));
+    }
+    return new PriceBook(prices);
+  }
+
+  get size(): number {
+    return this.prices.size;
+  }
+
+  keys(): string[] {
+    return [...this.prices.keys()].sort();
+  }
+
+  lookup(model: string): { key: string; price: CompiledPrice } | undefined {
+    for (const key of candidates(normalizeModelId(model))) {
+      const price = this.prices.get(key);
+      if (price) return { key, price };
+    }
+    return undefined;
+  }
+
+  /**
+   * The cost of one call; unknown (or absent) models are unpriced at 0, never an error.
+   * Given several candidate models, the first with a price is used: pass
+   * `[call.model, meter.responseModel]`, so that the model asked for prices the call, and the
+   * model that answered stands in when the one asked for has no public price (a prompt router
+   * ARN, an agent whose model only its trace names).
+   */
+  priceCall(model: ModelCandidates, usage: TokenUsage): CallPrice {
+    for (const candidate of typeof model === 'string' || model === undefined ? [model] : model) {
+      const found = candidate ? this.lookup(candidate) : undefined;
+      if (found) return { costNanos: costNanos(found.price, usage), priced: true, priceKey: found.key };
+    }
+    return { costNanos: 0, priced: false };
+  }
+}
+
+export function costNanos(price: CompiledPrice, usage: TokenUsage): number {
+  const promptTokens = usage.inputTokens + usage.cacheReadInputTokens + usage.cacheWriteInputTokens;
+  const rates = price.longContext && promptTokens > price.longContext.aboveInputTokens ? price.longContext : price;
+  const picos =
+    BigInt(usage.inputTokens) * rates.input +
+    BigInt(usage.outputTokens) * rates.output +
+    BigInt(usage.cacheReadInputTokens) * rates.cacheRead +
+    BigInt(usage.cacheWriteInputTokens) * rates.cacheWrite;
+  const nanos = picosToNanos(picos);
+  if (nanos > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`call cost out of range: ${nanos} nano-USD`);
+  return Number(nanos);
+}
+
+const SPEC_FIELDS: ReadonlySet<string> = new Set(['input', 'output', 'cacheRead', 'cacheWrite', 'longContext', 'source', 'note']);
+const LONG_FIELDS: ReadonlySet<string> = new Set(['input', 'output', 'cacheRead', 'cacheWrite', 'aboveInputTokens']);
+
+function compileSpec(spec: unknown, path: string): CompiledPrice {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new PriceTableError(path, 'must be an object like {"input": 0.003, "output": 0.015} (USD per 1K tokens), or null to remove a built-in price');
+  }
+  const record = spec as Record<string, unknown>;
+  rejectUnknown(record, SPEC_FIELDS, path);
+  for (const field of ['source', 'note']) {
+    if (record[field] !== undefined && typeof record[field] !== 'string') throw new PriceTableError(`${path}.${field}`, 'must be a string');
+  }
+  const base = compileTokens(record, path);
+  if (record.longContext === undefined) return base;
+  const long = record.longContext;
+  const longPath = `${path}.longContext`;
+  if (typeof long !== 'object' || long === null || Array.isArray(long)) throw new PriceTableError(longPath, 'must be an object');
+  const longRecord = long as Record<string, unknown>;
+  rejectUnknown(longRecord, LONG_FIELDS, longPath);
+  const above = longRecord.aboveInputTokens;
+  if (typeof above !== 'number' || !Number.isSafeInteger(above) || above <= 0) {
+    throw new PriceTableError(`${longPath}.aboveInputTokens`, 'must be a positive integer number of input tokens');
+  }
+  return { ...base, longContext: { ...compileTokens(longRecord, longPath), aboveInputTokens: above } };
+}
+
+function compileTokens(record: Record<string, unknown>, path: string): CompiledTokenPrices {
+  const input = requiredPrice(record, 'input', path);
+  return {
+    input,
+    output: requiredPrice(record, 'output', path),
+    cacheRead: record.cacheRead === undefined ? input : price(record.cacheRead, `${path}.cacheRead`),
+    cacheWrite: record.cacheWrite === undefined ? input : price(record.cacheWrite, `${path}.cacheWrite`),
+  };
+}
+
+function requiredPrice(record: Record<string, unknown>, field: keyof TokenPrices, path: string): bigint {
+  if (record[field] === undefined) throw new PriceTableError(`${path}.${field}`, 'is required (USD per 1K tokens)');
+  return price(record[field], `${path}.${field}`);
+}
+
+function price(value: unknown, path: string): bigint {
+  if (typeof value !== 'number' && typeof value !== 'string') {
+    throw new PriceTableError(path, `must be a number or decimal string of USD per 1K tokens, got ${JSON.stringify(value)}`);
+  }
+  try {
+    return usdPer1kToPicosPerToken(value);
+  } catch (error) {
+    if (error instanceof PriceValueError) throw new PriceTableError(path, error.message);
+    throw error;
+  }
+}
+
+function rejectUnknown(record: Record<string, unknown>, allowed: ReadonlySet<string>, path: string): void {
+  for (const field of Object.keys(record)) {
+    if (!allowed.has(field)) throw new PriceTableError(`${path}.${field}`, `unknown field (expected one of ${[...allowed].join(', ')})`);
+  }
+}
