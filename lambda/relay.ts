@@ -133,7 +133,10 @@ async function relayStream(
   upstreamLatencyMs: number,
 ): Promise<CallOutcome> {
   sink.start(response.status, headers);
-  const filter = response.status < 300 ? prepared.responseFilter : undefined;
+  // The filter undoes the include-usage rewrite on the SSE stream only; anything else
+  // (errors, a JSON answer) passes untouched.
+  const isSse = /^text\/event-stream/i.test(headers['content-type'] ?? '');
+  const filter = response.status < 300 && isSse ? prepared.responseFilter : undefined;
   let bytesOut = 0;
   let timeToFirstByteMs: number | undefined;
   const emit = async (chunk: Uint8Array) => {

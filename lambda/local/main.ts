@@ -1,20 +1,39 @@
 /**
- * `npm start`: the Lambda handler behind the local Function URL emulator, with the master key
- * from the environment or the data dir.
+ * `npm start`: the relay's Function URL handler (the one lambda/handler.ts exports in Lambda)
+ * behind the local Function URL emulator, with an embedded DynamoDB (dynalite, persisted under
+ * RELAY_DATA_DIR) as its key store unless RELAY_KEYS_TABLE names a real table.
  */
 import { resolve } from 'node:path';
+import { appFromEnv, type AppOverrides } from '../deps.js';
+import { functionUrlHandler } from '../runtime/function-url.js';
+import { DataDirLockedError, startEmbeddedDynamo, writeEndpointFile, removeEndpointFile, type EmbeddedDynamo } from '../store/embedded.js';
 import { installAwslambdaGlobal, startFunctionUrlEmulator } from './function-url-emulator.js';
 import { resolveLocalMasterKey } from './master-key-file.js';
 
-const env = process.env;
-const dataDir = resolve(env.RELAY_DATA_DIR || '.relay');
-const master = resolveLocalMasterKey(env, dataDir);
-// The handler reads its master key from the environment, exactly as configured in Lambda
-// without a secret; set it before the handler module is loaded.
-process.env.RELAY_MASTER_KEY = master.key;
+const dataDir = resolve(process.env.RELAY_DATA_DIR || '.relay');
+const master = resolveLocalMasterKey(process.env, dataDir);
+const env: Record<string, string | undefined> = { ...process.env, RELAY_MASTER_KEY: master.key };
+
+let embedded: EmbeddedDynamo | undefined;
+const overrides: { -readonly [K in keyof AppOverrides]: AppOverrides[K] } = {};
+if (!env.RELAY_KEYS_TABLE) {
+  try {
+    embedded = await startEmbeddedDynamo({ dataDir });
+  } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  env.RELAY_KEYS_TABLE = embedded.tableName;
+  overrides.dynamo = embedded.clients;
+  // The CLI (`npx relay keys …`) finds the running store through this file.
+  await writeEndpointFile(dataDir, embedded);
+}
 
 installAwslambdaGlobal();
-const { handler } = await import('../handler.js');
+const handler = functionUrlHandler(async () => (await appFromEnv(env, overrides)).app);
 const server = await startFunctionUrlEmulator({
   handler,
   port: Number(env.PORT || 4000),
@@ -31,6 +50,7 @@ process.stdout.write(
   [
     `bedrock-relay listening on ${server.url} (HTTP/1.1 and h2c)`,
     keyNote,
+    `key store: ${embedded ? `embedded DynamoDB in ${dataDir} (table ${embedded.tableName})` : `DynamoDB table ${env.RELAY_KEYS_TABLE}`}`,
     `Bedrock region: ${env.RELAY_BEDROCK_REGION || env.AWS_REGION || env.AWS_REGION_NAME || env.AWS_DEFAULT_REGION || 'us-east-1'}`,
     'try:',
     `  curl -s ${server.url}/bedrock/model/amazon.nova-micro-v1:0/converse -H "Authorization: Bearer $RELAY_KEY" -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}'`,
@@ -41,6 +61,10 @@ process.stdout.write(
 
 const stop = async () => {
   await server.close();
+  if (embedded) {
+    await removeEndpointFile(dataDir);
+    await embedded.stop();
+  }
   process.exit(0);
 };
 process.once('SIGINT', () => void stop());
