@@ -31,3 +31,28 @@ describe('README recipes', () => {
     assert.equal(JSON.parse(stdout).output.message.content[0].text, FAKE_REPLY_CHUNKS.join(''));
   });
 });
+
+describe('README virtual-key recipes', () => {
+  it('every admin call with curl, in order', async () => {
+    const { startEmbeddedDynamo } = await import('../../lambda/store/embedded.js');
+    const dynamo = await startEmbeddedDynamo();
+    const keyed = await startRelay({ env: { RELAY_KEYS_TABLE: dynamo.tableName }, overrides: { dynamo: dynamo.clients } });
+    try {
+      assert.ok(README.includes(recipeText('keys-admin.sh')), 'README shows docs/examples/keys-admin.sh verbatim');
+      const { stdout } = await runRecipe('keys-admin.sh', { RELAY_URL: keyed.url, RELAY_MASTER_KEY: TEST_MASTER_KEY });
+      const answers = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.equal(answers.length, 6);
+      const [info, list, update, block, unblock, deleted] = answers as Array<Record<string, any>>;
+      assert.equal(info!.info.key_alias, 'team-a');
+      assert.equal(info!.info.max_budget, 10);
+      assert.equal(list!.keys.length, 1);
+      assert.deepEqual(update!.allowed_operations, ['Converse', 'ConverseStream']);
+      assert.equal(block!.blocked, true);
+      assert.equal(unblock!.blocked, false);
+      assert.equal(deleted!.deleted_keys.length, 1);
+    } finally {
+      await keyed.close();
+      await dynamo.stop();
+    }
+  });
+});
