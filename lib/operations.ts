@@ -66,10 +66,11 @@ export class RelayOperations extends Construct {
         label,
       });
     // One line per (keyAlias, model) pair present in the period, whatever keys exist.
-    const perKeyAndModel = (metricName: string, statistic: string, label: string): cloudwatch.MathExpression =>
+    const perKeyAndModel = (metricName: string, statistic: string): cloudwatch.MathExpression =>
       new cloudwatch.MathExpression({
         expression: `SEARCH('{${props.namespace},keyAlias,model,service} MetricName="${metricName}" service="${props.serviceName}"', '${statistic}', 300)`,
-        label,
+        // A dynamic label names each line after its dimensions.
+        label: "${PROP('Dim.keyAlias')} · ${PROP('Dim.model')}",
         period: fiveMinutes,
       });
 
@@ -155,7 +156,6 @@ export class RelayOperations extends Construct {
         ],
         right: [errorRate],
         rightYAxis: { min: 0, max: 100, label: '%', showUnits: false },
-        leftAnnotations: [],
         rightAnnotations: [{ value: props.errorRatePercent ?? 5, label: 'error-rate alarm' }],
         width,
         height,
@@ -203,19 +203,19 @@ export class RelayOperations extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Input tokens by key and model',
-        left: [perKeyAndModel(RELAY_METRICS.inputTokens, 'Sum', 'input')],
+        left: [perKeyAndModel(RELAY_METRICS.inputTokens, 'Sum')],
         width,
         height,
       }),
       new cloudwatch.GraphWidget({
         title: 'Output tokens by key and model',
-        left: [perKeyAndModel(RELAY_METRICS.outputTokens, 'Sum', 'output')],
+        left: [perKeyAndModel(RELAY_METRICS.outputTokens, 'Sum')],
         width,
         height,
       }),
       new cloudwatch.GraphWidget({
         title: 'Cost (USD) by key and model',
-        left: [perKeyAndModel(RELAY_METRICS.costUsd, 'Sum', 'cost')],
+        left: [perKeyAndModel(RELAY_METRICS.costUsd, 'Sum')],
         width,
         height,
       }),
@@ -223,19 +223,19 @@ export class RelayOperations extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Requests by key and model',
-        left: [perKeyAndModel(RELAY_METRICS.requests, 'Sum', 'requests')],
+        left: [perKeyAndModel(RELAY_METRICS.requests, 'Sum')],
         width,
         height,
       }),
       new cloudwatch.GraphWidget({
         title: 'Errors by key and model',
-        left: [perKeyAndModel(RELAY_METRICS.errors, 'Sum', 'errors')],
+        left: [perKeyAndModel(RELAY_METRICS.errors, 'Sum')],
         width,
         height,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Latency p99 by model and key (ms)',
-        left: [perKeyAndModel(RELAY_METRICS.latency, 'p99', 'p99')],
+        title: 'Latency p99 by key and model (ms)',
+        left: [perKeyAndModel(RELAY_METRICS.latency, 'p99')],
         width,
         height,
       }),

@@ -19,8 +19,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { requiredIamActions, ROUTES } from '../lambda/routes/table.js';
-import { bedrockPolicyStatements } from './bedrock-iam.js';
+import { TABLE_SCHEMA } from '../lambda/store/schema.js';
+import { bedrockPolicyStatements, WILDCARD_REASONS } from './bedrock-iam.js';
 import { readRelayContext, resolveRelayConfig, type RelayConfig, type RelayConfigInput } from './config.js';
+import { acknowledge, acknowledgeWildcardResources } from './nag.js';
 import { RelayOperations } from './operations.js';
 
 /** The repository root (this file is lib/relay-stack.ts). */
@@ -33,24 +35,14 @@ export const HANDLER_ENTRY = join(PROJECT_ROOT, 'lambda', 'handler.ts');
 export const SERVICE_NAME = 'bedrock-relay';
 export const METRICS_NAMESPACE = 'BedrockRelay';
 
-/** The DynamoDB layout the key store expects (issue 3): see lambda/ for the item shapes. */
-export const KEYS_TABLE_SCHEMA = {
-  partitionKey: 'pk',
-  sortKey: 'sk',
-  indexName: 'gsi1',
-  indexPartitionKey: 'gsi1pk',
-  indexSortKey: 'gsi1sk',
-  ttlAttribute: 'ttl',
-} as const;
-
 /**
- * DynamoDB actions the key store needs. Transactions (TransactWriteItems/TransactGetItems) have no
- * IAM action of their own: AWS authorizes each item in them as Put/Update/Delete/ConditionCheck/Get.
+ * DynamoDB actions the relay's key store needs on its table and gsi1 index. It uses no transactions
+ * (the embedded dynalite store has none, and one implementation serves both), so neither
+ * ConditionCheckItem nor the item actions a transaction would authorize are needed beyond these.
  * No Scan: listing keys goes through the gsi1 index with Query.
  */
 export const KEYS_TABLE_ACTIONS = [
   'dynamodb:BatchWriteItem',
-  'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
@@ -61,8 +53,6 @@ export const KEYS_TABLE_ACTIONS = [
 export interface RelayStackProps extends StackProps {
   /** Configuration; any field left out is read from CDK context, then defaulted (see lib/config.ts). */
   readonly config?: RelayConfigInput;
-  /** The handler to bundle; defaults to {@link HANDLER_ENTRY}. */
-  readonly entry?: string;
 }
 
 export class RelayStack extends Stack {
@@ -81,8 +71,9 @@ export class RelayStack extends Stack {
     Tags.of(this).add('application', SERVICE_NAME);
     Tags.of(this).add('stage', config.stage);
 
-    const entry = props.entry ?? HANDLER_ENTRY;
-    if (!existsSync(entry)) throw new Error(`The Lambda entry ${entry} does not exist; the stack bundles the relay's handler from there.`);
+    if (!existsSync(HANDLER_ENTRY)) {
+      throw new Error(`The Lambda entry ${HANDLER_ENTRY} does not exist; the stack bundles the relay's handler from there.`);
+    }
 
     // The first region is the one the relay calls; all of them get IAM grants.
     const bedrockRegions = config.bedrockRegions ?? [this.region];
@@ -97,12 +88,21 @@ export class RelayStack extends Stack {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    acknowledge(
+      this.masterKeySecret,
+      'AwsSolutions-SMG4',
+      'The master key is an administrator credential held by people and scripts, so rotating it is a coordinated step (put a new ' +
+        'SecretString; environments read it at cold start), documented in the README. Automatic rotation would need a rotation ' +
+        'function and would lock administrators out without notice. Day-to-day callers use virtual keys, rotated with /key/regenerate.',
+    );
 
+    // The layout comes from the key store's own schema (lambda/store/schema.ts), so the deployed
+    // table and the embedded local one cannot drift apart.
     this.keysTable = new dynamodb.Table(this, 'KeysTable', {
-      partitionKey: { name: KEYS_TABLE_SCHEMA.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: KEYS_TABLE_SCHEMA.sortKey, type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: KEYS_TABLE_SCHEMA.ttlAttribute,
+      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       // The AWS managed key (aws/dynamodb): encryption at rest with key use visible in CloudTrail,
@@ -111,9 +111,9 @@ export class RelayStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.keysTable.addGlobalSecondaryIndex({
-      indexName: KEYS_TABLE_SCHEMA.indexName,
-      partitionKey: { name: KEYS_TABLE_SCHEMA.indexPartitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: KEYS_TABLE_SCHEMA.indexSortKey, type: dynamodb.AttributeType.STRING },
+      indexName: TABLE_SCHEMA.gsi1.name,
+      partitionKey: { name: TABLE_SCHEMA.gsi1.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.gsi1.sortKey, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
 
@@ -148,21 +148,28 @@ export class RelayStack extends Stack {
       new iam.PolicyStatement({
         sid: 'KeysTable',
         actions: [...KEYS_TABLE_ACTIONS],
-        resources: [this.keysTable.tableArn, `${this.keysTable.tableArn}/index/${KEYS_TABLE_SCHEMA.indexName}`],
+        resources: [this.keysTable.tableArn, `${this.keysTable.tableArn}/index/${TABLE_SCHEMA.gsi1.name}`],
       }),
     );
-    for (const statement of bedrockPolicyStatements(requiredIamActions(ROUTES), {
+    const bedrockGrants = bedrockPolicyStatements(requiredIamActions(ROUTES), {
       partition: Aws.PARTITION,
       account: this.account,
       regions: bedrockRegions,
       modelFamilies: config.modelFamilies,
-    })) {
+    });
+    for (const { resourceType, statement } of bedrockGrants) {
       role.addToPolicy(statement);
+      if (resourceType !== 'none') acknowledgeWildcardResources(role, statement.resources, WILDCARD_REASONS[resourceType]);
     }
+    acknowledge(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      `${WILDCARD_REASONS.none} With tracing on, the X-Ray actions xray:PutTraceSegments and xray:PutTelemetryRecords likewise support no resource-level permissions.`,
+    );
 
     this.function = new NodejsFunction(this, 'RelayFunction', {
       description: `bedrock-relay (${config.stage}): Bedrock pass-through gateway with virtual keys`,
-      entry,
+      entry: HANDLER_ENTRY,
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
@@ -206,6 +213,13 @@ export class RelayStack extends Stack {
       },
     });
 
+    acknowledge(
+      this.function,
+      'AwsSolutions-L1',
+      'Pinned to nodejs22.x on purpose: the bundle is built for target node22 and tested under the Node 22 managed-runtime client ' +
+        '(aws-lambda-ric, see design.md §5); runtime and esbuild target are raised together, after testing, not by a linter.',
+    );
+
     this.functionUrl = this.function.addFunctionUrl({
       authType: config.authType === 'AWS_IAM' ? lambda.FunctionUrlAuthType.AWS_IAM : lambda.FunctionUrlAuthType.NONE,
       invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
@@ -231,8 +245,8 @@ export class RelayStack extends Stack {
     });
     // For authType NONE, addFunctionUrl already grants principal "*" both lambda:InvokeFunctionUrl
     // (condition lambda:FunctionUrlAuthType = NONE) and lambda:InvokeFunction (condition
-    // lambda:InvokedViaFunctionUrl = true), the pair AWS requires for public Function URLs since
-    // October 2025; test/infra/stack.test.ts asserts both.
+    // lambda:InvokedViaFunctionUrl = true), the pair AWS now requires for a public Function URL;
+    // test/infra/stack.test.ts asserts both, so a CDK change that drops one fails the tests.
 
     // ── Operations ──
     let alarmTopic: sns.ITopic | undefined;
@@ -251,7 +265,7 @@ export class RelayStack extends Stack {
       namespace: METRICS_NAMESPACE,
       serviceName: SERVICE_NAME,
       // Dashboard names are account-wide (not regional): the region keeps same-named stacks apart.
-      dashboardName: `${this.stackName}-${Aws.REGION}`,
+      dashboardName: `${this.stackName}-${this.region}`,
       alarmTopic,
     });
 
@@ -259,7 +273,7 @@ export class RelayStack extends Stack {
     new CfnOutput(this, 'FunctionUrl', { value: this.functionUrl.url, description: 'Base URL of the relay (append /bedrock/…)' });
     new CfnOutput(this, 'MasterKeySecretName', {
       value: this.masterKeySecret.secretName,
-      description: 'Secrets Manager secret whose SecretString is the master key',
+      description: 'Secrets Manager secret holding the master key (its whole secret value is the key)',
     });
     new CfnOutput(this, 'MasterKeySecretArn', { value: this.masterKeySecret.secretArn, description: 'ARN of the master-key secret' });
     new CfnOutput(this, 'KeysTableName', { value: this.keysTable.tableName, description: 'DynamoDB table of virtual keys and usage' });

@@ -164,7 +164,8 @@ export const ROUTES: readonly RouteSpec[] = [
   }),
   runtime('InvokeGuardrailChecks', 'POST', '/guardrail-checks/invoke', { iamActions: ['bedrock:InvokeGuardrailChecks'] }),
   runtime('StartAsyncInvoke', 'POST', '/async-invoke', {
-    model: BODY_MODEL, iamActions: ['bedrock:InvokeModel', 'bedrock:StartAsyncInvoke'],
+    // The Service Authorization Reference defines no StartAsyncInvoke action: InvokeModel authorises it.
+    model: BODY_MODEL, iamActions: ['bedrock:InvokeModel'],
   }),
   runtime('GetAsyncInvoke', 'GET', '/async-invoke/{invocationArn}', {
     resources: { invocationArn: 'async-invocation' }, iamActions: ['bedrock:GetAsyncInvoke'],

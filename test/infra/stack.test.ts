@@ -1,0 +1,343 @@
+/**
+ * Template assertions on the relay stack: function, URL, data stores, environment, outputs,
+ * operations, and stages side by side (IAM has its own file, iam.test.ts). Bundling is skipped (`aws:cdk:bundling-stacks: []`) to keep these fast; the real
+ * esbuild bundle is built and run in bundle.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { App, type Environment } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { addRelayStack, cdkJsonContext, relayStackName } from '../../lib/app.js';
+import type { RelayConfigInput } from '../../lib/config.js';
+import type { RelayStack } from '../../lib/relay-stack.js';
+
+function synth(config: RelayConfigInput = {}, env: Environment = {}): { stack: RelayStack; template: Template } {
+  const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const stack = addRelayStack(app, { config, env, nag: false });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+
+function only(template: Template, type: string): { id: string; properties: Record<string, unknown>; resource: Resources[string] } {
+  const found = Object.entries(template.findResources(type) as Resources);
+  assert.equal(found.length, 1, `expected exactly one ${type}, found ${found.length}`);
+  const [id, resource] = found[0]!;
+  return { id, properties: resource.Properties ?? {}, resource };
+}
+
+interface DashboardWidget {
+  readonly type: string;
+  readonly properties?: { readonly metrics?: readonly unknown[] };
+}
+
+/** The dashboard body is a Fn::Join of JSON text and tokens; tokens become placeholders. */
+function dashboardWidgets(body: unknown): DashboardWidget[] {
+  const join = (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+  const text = join[1].map((part) => (typeof part === 'string' ? part : 'TOKEN')).join(join[0]);
+  return (JSON.parse(text) as { widgets: DashboardWidget[] }).widgets;
+}
+
+const defaults = synth();
+
+describe('Lambda function', () => {
+  const fn = only(defaults.template, 'AWS::Lambda::Function').properties;
+
+  it('runs Node.js 22 on arm64 with the bundled ESM handler', () => {
+    assert.equal(fn.Runtime, 'nodejs22.x');
+    assert.deepEqual(fn.Architectures, ['arm64']);
+    assert.equal(fn.Handler, 'index.handler');
+  });
+
+  it('defaults to a 15-minute timeout and 1024 MB, without reserved concurrency or tracing', () => {
+    assert.equal(fn.Timeout, 900);
+    assert.equal(fn.MemorySize, 1024);
+    assert.equal(fn.ReservedConcurrentExecutions, undefined);
+    assert.equal(fn.TracingConfig, undefined);
+  });
+
+  it('takes memory, timeout, reserved concurrency and tracing from the configuration', () => {
+    const custom = only(
+      synth({ memorySize: 2048, timeoutSeconds: 600, reservedConcurrency: 25, tracing: true }).template,
+      'AWS::Lambda::Function',
+    ).properties;
+    assert.equal(custom.MemorySize, 2048);
+    assert.equal(custom.Timeout, 600);
+    assert.equal(custom.ReservedConcurrentExecutions, 25);
+    assert.deepEqual(custom.TracingConfig, { Mode: 'Active' });
+  });
+
+  it('logs to its own log group with the configured retention', () => {
+    const logGroup = only(defaults.template, 'AWS::Logs::LogGroup');
+    assert.deepEqual(fn.LoggingConfig, { LogGroup: { Ref: logGroup.id } });
+    assert.equal(logGroup.properties.RetentionInDays, 30);
+    assert.equal(logGroup.properties.LogGroupName, undefined, 'no fixed log group name');
+    const custom = only(synth({ logRetentionDays: 365 }).template, 'AWS::Logs::LogGroup').properties;
+    assert.equal(custom.RetentionInDays, 365);
+  });
+});
+
+describe('environment', () => {
+  const { template } = defaults;
+  const secret = only(template, 'AWS::SecretsManager::Secret');
+  const table = only(template, 'AWS::DynamoDB::Table');
+  const variables = (only(template, 'AWS::Lambda::Function').properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it('has exactly the variables the relay reads', () => {
+    assert.deepEqual(variables, {
+      RELAY_MASTER_KEY_SECRET_ARN: { Ref: secret.id },
+      RELAY_KEYS_TABLE: { Ref: table.id },
+      RELAY_BEDROCK_REGION: { Ref: 'AWS::Region' },
+      RELAY_KEY_CACHE_TTL_SECONDS: '30',
+      POWERTOOLS_SERVICE_NAME: 'bedrock-relay',
+      POWERTOOLS_METRICS_NAMESPACE: 'BedrockRelay',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  it('carries no secret: no key variable and no Secrets Manager dynamic reference anywhere in the template', () => {
+    assert.equal(variables.RELAY_MASTER_KEY, undefined);
+    assert.equal(variables.LITELLM_MASTER_KEY, undefined);
+    const json = JSON.stringify(template.toJSON());
+    assert.doesNotMatch(json, /\{\{resolve:secretsmanager/);
+    assert.doesNotMatch(json, /"SecretString"/);
+  });
+
+  it('uses the first configured Bedrock region and the configured cache TTL', () => {
+    const custom = only(
+      synth({ bedrockRegions: ['us-west-2', 'us-east-1'], keyCacheTtlSeconds: 5 }, { region: 'eu-west-1' }).template,
+      'AWS::Lambda::Function',
+    ).properties.Environment as { Variables: Record<string, unknown> };
+    assert.equal(custom.Variables.RELAY_BEDROCK_REGION, 'us-west-2');
+    assert.equal(custom.Variables.RELAY_KEY_CACHE_TTL_SECONDS, '5');
+  });
+
+  it('defaults the Bedrock region to the stack region when the stack has one', () => {
+    const custom = only(synth({}, { region: 'eu-central-1' }).template, 'AWS::Lambda::Function').properties.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    assert.equal(custom.Variables.RELAY_BEDROCK_REGION, 'eu-central-1');
+  });
+});
+
+describe('Function URL', () => {
+  it('streams responses and is public by default (the relay authenticates callers itself)', () => {
+    defaults.template.hasResourceProperties('AWS::Lambda::Url', {
+      InvokeMode: 'RESPONSE_STREAM',
+      AuthType: 'NONE',
+      TargetFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RelayFunction'), 'Arn'] },
+      Cors: Match.absent(),
+    });
+  });
+
+  it('grants principal * both lambda:InvokeFunctionUrl and lambda:InvokeFunction, each only via the URL', () => {
+    const permissions = Object.values(defaults.template.findResources('AWS::Lambda::Permission') as Resources).map((r) => r.Properties);
+    assert.equal(permissions.length, 2);
+    const fnArn = { 'Fn::GetAtt': [only(defaults.template, 'AWS::Lambda::Function').id, 'Arn'] };
+    assert.deepEqual(
+      permissions.find((p) => p?.Action === 'lambda:InvokeFunctionUrl'),
+      { Action: 'lambda:InvokeFunctionUrl', FunctionName: fnArn, FunctionUrlAuthType: 'NONE', Principal: '*' },
+    );
+    assert.deepEqual(
+      permissions.find((p) => p?.Action === 'lambda:InvokeFunction'),
+      { Action: 'lambda:InvokeFunction', FunctionName: fnArn, InvokedViaFunctionUrl: true, Principal: '*' },
+    );
+  });
+
+  it('with authType AWS_IAM requires SigV4 and grants nobody public access', () => {
+    const { template } = synth({ authType: 'AWS_IAM' });
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', InvokeMode: 'RESPONSE_STREAM' });
+    template.resourceCountIs('AWS::Lambda::Permission', 0);
+  });
+
+  it('adds CORS only for the configured origins', () => {
+    synth({ corsAllowedOrigins: ['https://app.example.com', 'http://localhost:5173'] }).template.hasResourceProperties('AWS::Lambda::Url', {
+      Cors: Match.objectLike({
+        AllowOrigins: ['https://app.example.com', 'http://localhost:5173'],
+        AllowMethods: ['*'],
+        AllowHeaders: ['*'],
+        ExposeHeaders: Match.arrayWith(['x-amzn-requestid', 'x-amzn-errortype', 'retry-after']),
+      }),
+    });
+  });
+});
+
+describe('keys table', () => {
+  const table = only(defaults.template, 'AWS::DynamoDB::Table');
+
+  it('has pk/sk, the gsi1 index (projection ALL) and TTL on ttl', () => {
+    assert.deepEqual(table.properties.KeySchema, [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]);
+    assert.deepEqual(
+      new Set(table.properties.AttributeDefinitions as unknown[]),
+      new Set([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'gsi1pk', AttributeType: 'S' },
+        { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      ]),
+    );
+    assert.deepEqual(table.properties.GlobalSecondaryIndexes, [
+      {
+        IndexName: 'gsi1',
+        KeySchema: [
+          { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+          { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+    assert.deepEqual(table.properties.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
+  });
+
+  it('is on-demand, encrypted at rest, point-in-time recoverable, deletion-protected and retained', () => {
+    assert.equal(table.properties.BillingMode, 'PAY_PER_REQUEST');
+    assert.deepEqual(table.properties.SSESpecification, { SSEEnabled: true });
+    assert.deepEqual(table.properties.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+    assert.equal(table.properties.DeletionProtectionEnabled, true);
+    assert.equal(table.resource.DeletionPolicy, 'Retain');
+    assert.equal(table.resource.UpdateReplacePolicy, 'Retain');
+    assert.equal(table.properties.TableName, undefined, 'no fixed table name');
+  });
+});
+
+describe('master-key secret', () => {
+  const secret = only(defaults.template, 'AWS::SecretsManager::Secret');
+
+  it('is generated by Secrets Manager as a plain 48-character string of letters and digits, and retained', () => {
+    assert.deepEqual(secret.properties.GenerateSecretString, { ExcludePunctuation: true, IncludeSpace: false, PasswordLength: 48 });
+    assert.equal(secret.resource.DeletionPolicy, 'Retain');
+    assert.equal(secret.resource.UpdateReplacePolicy, 'Retain');
+    assert.equal(secret.properties.Name, undefined, 'no fixed secret name');
+    assert.equal(secret.properties.SecretString, undefined);
+  });
+});
+
+describe('outputs', () => {
+  it('are the URL, the secret name and ARN, the table name and the dashboard, and nothing secret', () => {
+    const outputs = defaults.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const secret = only(defaults.template, 'AWS::SecretsManager::Secret').id;
+    assert.deepEqual(Object.keys(outputs).sort(), ['DashboardName', 'FunctionUrl', 'KeysTableName', 'MasterKeySecretArn', 'MasterKeySecretName']);
+    assert.deepEqual(outputs.FunctionUrl!.Value, { 'Fn::GetAtt': [only(defaults.template, 'AWS::Lambda::Url').id, 'FunctionUrl'] });
+    assert.deepEqual(outputs.MasterKeySecretArn!.Value, { Ref: secret });
+    assert.deepEqual(outputs.KeysTableName!.Value, { Ref: only(defaults.template, 'AWS::DynamoDB::Table').id });
+    // The name is derived from the ARN (Fn::Split/Select on the Ref), never from the secret's value.
+    assert.match(JSON.stringify(outputs.MasterKeySecretName!.Value), new RegExp(`"Ref":"${secret}"`));
+    assert.doesNotMatch(JSON.stringify(outputs), /"SecretString"|resolve:secretsmanager/);
+  });
+});
+
+describe('operations', () => {
+  it('has a dashboard over the relay metrics (by key and model) and Lambda metrics', () => {
+    const dashboard = only(defaults.template, 'AWS::CloudWatch::Dashboard').properties;
+    const widgets = dashboardWidgets(dashboard.DashboardBody);
+    const metricLines = widgets.flatMap((widget) => widget.properties?.metrics ?? []).map((line) => JSON.stringify(line));
+    const shows = (pattern: RegExp): boolean => metricLines.some((line) => pattern.test(line));
+    for (const metric of ['Requests', 'Errors', 'Throttles', 'Latency', 'TimeToFirstByte']) {
+      assert.equal(shows(new RegExp(`^\\["BedrockRelay","${metric}","service","bedrock-relay"`)), true, `dashboard shows the ${metric} total`);
+    }
+    for (const metric of ['InputTokens', 'OutputTokens', 'CostUSD', 'Requests', 'Errors', 'Latency']) {
+      const search = new RegExp(`SEARCH\\('\\{BedrockRelay,keyAlias,model,service\\} MetricName=\\\\"${metric}\\\\"`);
+      assert.equal(shows(search), true, `dashboard breaks ${metric} down by keyAlias and model`);
+    }
+    assert.equal(shows(/"stat":"p50"/) && shows(/"stat":"p99"/), true, 'latency percentiles');
+    for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) {
+      assert.equal(shows(new RegExp(`^\\["AWS/Lambda","${metric}"`)), true, `dashboard shows Lambda ${metric}`);
+    }
+    assert.equal(widgets.filter((widget) => widget.type === 'alarm').length, 1, 'an alarm status widget');
+    assert.match(JSON.stringify(dashboard.DashboardName), /BedrockRelay-dev-/);
+  });
+
+  it('alarms on the error rate, relay throttles, Lambda errors and Lambda throttles', () => {
+    const alarms = Object.values(defaults.template.findResources('AWS::CloudWatch::Alarm') as Resources).map((r) => JSON.stringify(r.Properties));
+    assert.equal(alarms.length, 4);
+    const alarmOn = (...parts: string[]): number => alarms.filter((alarm) => parts.every((part) => alarm.includes(part))).length;
+    assert.equal(alarmOn('100 * errors / requests', '"MetricName":"Errors"', '"MetricName":"Requests"', '"Namespace":"BedrockRelay"'), 1, 'error-rate alarm');
+    assert.equal(alarmOn('"Namespace":"BedrockRelay"', '"MetricName":"Throttles"'), 1, 'relay throttles alarm');
+    assert.equal(alarmOn('"Namespace":"AWS/Lambda"', '"MetricName":"Errors"'), 1, 'Lambda errors alarm');
+    assert.equal(alarmOn('"Namespace":"AWS/Lambda"', '"MetricName":"Throttles"'), 1, 'Lambda throttles alarm');
+    assert.equal(alarmOn('AlarmActions'), 0, 'no notification target configured');
+    defaults.template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('notifies a new SNS topic with an e-mail subscription when alarmEmail is set', () => {
+    const { template } = synth({ alarmEmail: 'ops@example.com' });
+    const topic = only(template, 'AWS::SNS::Topic');
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: topic.id } });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources);
+    assert.equal(alarms.length, 4);
+    for (const alarm of alarms) assert.deepEqual(alarm.Properties?.AlarmActions, [{ Ref: topic.id }]);
+  });
+
+  it('notifies an existing topic when alarmTopicArn is set', () => {
+    const topicArn = 'arn:aws:sns:us-east-1:123456789012:ops-alerts';
+    const { template } = synth({ alarmTopicArn: topicArn });
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
+      assert.deepEqual(alarm.Properties?.AlarmActions, [topicArn]);
+    }
+  });
+});
+
+/** Properties that would fix a resource's physical name, per resource type in this stack. */
+const NAME_PROPERTIES: Record<string, string[]> = {
+  'AWS::Lambda::Function': ['FunctionName'],
+  'AWS::IAM::Role': ['RoleName'],
+  'AWS::IAM::Policy': [],
+  'AWS::DynamoDB::Table': ['TableName'],
+  'AWS::SecretsManager::Secret': ['Name'],
+  'AWS::Logs::LogGroup': ['LogGroupName'],
+  'AWS::SNS::Topic': ['TopicName'],
+  'AWS::CloudWatch::Alarm': ['AlarmName'],
+  'AWS::CloudWatch::Dashboard': ['DashboardName'],
+};
+
+describe('stages: two stacks in one account and region', () => {
+  const env = { account: '123456789012', region: 'us-east-1' };
+  const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const dev = addRelayStack(app, { config: { stage: 'dev' }, env, nag: false });
+  const prod = addRelayStack(app, { config: { stage: 'prod', alarmEmail: 'ops@example.com' }, env, nag: false });
+  const templates = [Template.fromStack(dev), Template.fromStack(prod)];
+
+  it('get their own stack names', () => {
+    assert.equal(dev.stackName, 'BedrockRelay-dev');
+    assert.equal(prod.stackName, 'BedrockRelay-prod');
+    assert.equal(relayStackName('staging'), 'BedrockRelay-staging');
+  });
+
+  it('synthesize side by side in one account and region', () => {
+    const assembly = app.synth();
+    assert.deepEqual(assembly.stacks.map((stack) => stack.stackName).sort(), ['BedrockRelay-dev', 'BedrockRelay-prod']);
+  });
+
+  it('fix no physical names except the dashboard\'s, which includes the stage', () => {
+    for (const template of templates) {
+      for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
+        for (const property of NAME_PROPERTIES[resource.Type] ?? []) {
+          if (property === 'DashboardName') continue;
+          assert.equal(resource.Properties?.[property], undefined, `${id} (${resource.Type}) must not set ${property}`);
+        }
+      }
+    }
+    const dashboardNames = templates.map((template) =>
+      JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties?.DashboardName),
+    );
+    assert.match(dashboardNames[0]!, /BedrockRelay-dev-/);
+    assert.match(dashboardNames[1]!, /BedrockRelay-prod-/);
+  });
+
+  it('export nothing, so no export name can collide', () => {
+    for (const template of templates) {
+      for (const output of Object.values(template.toJSON().Outputs as Record<string, { Export?: unknown }>)) {
+        assert.equal(output.Export, undefined);
+      }
+    }
+  });
+
+  it('are chosen with `-c stage=<name>`', () => {
+    const fromContext = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], stage: 'qa' } });
+    assert.equal(addRelayStack(fromContext, { nag: false }).stackName, 'BedrockRelay-qa');
+  });
+});
