@@ -20,9 +20,12 @@ export interface NormalizedModel {
   readonly id: string;
   /** The foundation model without any inference-profile prefix, e.g. `anthropic.claude-3-haiku-20240307-v1:0`. */
   readonly base: string;
-  /** The base without its version suffix (`-v1:0`, `-v1`, `:0`), e.g. `anthropic.claude-3-haiku-20240307`. */
+  /**
+   * The base without its version suffix (`-v1:0`, `-v1`, `:0`) and release date (`-20240307`),
+   * e.g. `anthropic.claude-3-haiku`: what bedrock-mantle calls the model.
+   */
   readonly family: string;
-  /** Whether the base carries a version suffix. */
+  /** Whether the base carries a version suffix or a release date. */
   readonly versioned: boolean;
   /** The geography of a cross-region inference profile (`us`, `eu`…), if it is one. */
   readonly profilePrefix?: string;
@@ -32,6 +35,9 @@ export interface NormalizedModel {
 
 const ARN = /^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:([a-z-]+)\/(.+)$/;
 const VERSION_SUFFIX = /(-v\d+(:\d+)?|:\d+)$/;
+// Anthropic's model IDs on bedrock-runtime carry a release date (`claude-haiku-4-5-20251001`)
+// that the mantle spelling (`claude-haiku-4-5`) leaves out.
+const RELEASE_DATE = /-\d{8}$/;
 
 export function normalizeModelId(raw: string): NormalizedModel {
   const lowered = raw.trim().toLowerCase();
@@ -52,7 +58,7 @@ function fromPlainId(id: string): NormalizedModel {
   const head = dot > 0 ? id.slice(0, dot) : '';
   const profilePrefix = PROFILE_PREFIXES.includes(head) && id.indexOf('.', dot + 1) > 0 ? head : undefined;
   const base = profilePrefix ? id.slice(dot + 1) : id;
-  const family = base.replace(VERSION_SUFFIX, '');
+  const family = base.replace(VERSION_SUFFIX, '').replace(RELEASE_DATE, '');
   return { id, base, family, versioned: family !== base, profilePrefix, opaque: false };
 }
 
