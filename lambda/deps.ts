@@ -10,9 +10,17 @@ import { createKeyAuthenticator } from './keys/authenticator.js';
 import { KeyCache } from './keys/cache.js';
 import { KeyStore } from './keys/store.js';
 import { isKeyRecord } from './keys/types.js';
-import { createLog } from './observability/log.js';
-import { OPEN_ADMISSION, type CallContext } from './pipeline.js';
-import { POLICY_ADMISSION } from './policy/authorize.js';
+import { createAccountingAdmission } from './accounting/admission.js';
+import { Budgets } from './accounting/budget.js';
+import { Ledger } from './accounting/ledger.js';
+import { Leases, RateWindows } from './accounting/limits.js';
+import { UsageReports, accountingAdminRoutes } from './accounting/report.js';
+import type { RetryPolicy } from './accounting/retry.js';
+import { CallTelemetry, DEFAULT_METRICS_NAMESPACE, withCallTelemetry } from './accounting/telemetry.js';
+import { createMeter, prepareRequestBody } from './metering/index.js';
+import { createLog, type LogFn } from './observability/log.js';
+import type { CallContext } from './pipeline.js';
+import { loadPriceBook } from './pricing/config.js';
 import { RouteMatcher } from './routes/match.js';
 import { createDynamoClients, type DynamoClients } from './store/dynamo.js';
 import { createUpstreamSender } from './upstream/client.js';
@@ -27,6 +35,10 @@ export interface AppOverrides {
   readonly dynamo?: DynamoClients;
   /** The clock policy, budgets and limits read (tests move it). */
   readonly clock?: () => number;
+  /** Where accounting logs (the per-call line, ledger-write-failed records) and EMF metrics go (tests capture them); default: Powertools' stdout. */
+  readonly telemetry?: { readonly log?: LogFn; readonly writeMetrics?: (line: string) => void };
+  /** Accounting tuning for tests: the ledger's retry policy and parallel-request lease timing. */
+  readonly accounting?: { readonly ledgerRetry?: RetryPolicy; readonly leaseTtlMs?: number; readonly leaseRenewEveryMs?: number };
 }
 
 /**
@@ -36,41 +48,80 @@ export interface AppOverrides {
  * warm environment.
  *
  * Without RELAY_KEYS_TABLE only the master key is accepted (no store to read virtual keys
- * from); with it, virtual keys, the admin API and readiness come from the table.
+ * from); with it, virtual keys, the admin API and readiness come from the table, and so do
+ * usage, budgets and limits (lambda/accounting). Every relayed call is metered (lambda/metering),
+ * priced (lambda/pricing) and reported in metrics and one log line (accounting/telemetry.ts).
  */
 export async function appFromEnv(
   env: Env = process.env,
   overrides: AppOverrides = {},
 ): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
   const config = loadConfig(env);
-  const { log } = createLog();
+  const serviceName = env.POWERTOOLS_SERVICE_NAME || 'bedrock-relay';
+  const { log } = createLog(serviceName, env.POWERTOOLS_LOG_LEVEL);
   const masterKey = masterKeySource(env);
   const clock = overrides.clock ?? Date.now;
   // The standard chain: env, SSO, profile, container and instance roles; in Lambda the
   // execution role's session credentials, refreshed before they expire.
   const credentials = overrides.credentials ?? defaultProvider();
+  // Built now, from this env, so that a bad RELAY_PRICES_FILE / RELAY_PRICES_JSON stops the relay at start.
+  const prices = loadPriceBook(env);
+  const accountingLog = overrides.telemetry?.log ?? log;
+  const telemetry = new CallTelemetry({
+    namespace: env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+    serviceName,
+    log: accountingLog,
+    writeMetrics: overrides.telemetry?.writeMetrics,
+    metricsDisabled: /^(1|true|yes|on)$/i.test(env.POWERTOOLS_METRICS_DISABLED ?? ''),
+  });
   const core = {
     config,
     matcher: new RouteMatcher(),
     sign: createSigner(config.region, credentials),
     send: createUpstreamSender({ timeoutMs: config.upstreamTimeoutMs }),
+    meter: createMeter,
+    // Asks Bedrock for usage on streamed chat completions that did not (lambda/metering/include-usage.ts).
+    prepareBody: prepareRequestBody,
     clock: () => new Date(clock()),
     log,
   };
+  const price = prices.priceCall.bind(prices);
+  const finish = (deps: AppDeps) => ({ app: withCallTelemetry(createApp(deps), telemetry, isRelayPath), deps, config });
 
   if (!config.keysTable) {
-    const deps: AppDeps = { ...core, authenticate: masterKeyAuthenticator(masterKey), admission: OPEN_ADMISSION, ready: async () => true };
-    return { app: createApp(deps), deps, config };
+    // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
+    const admission = createAccountingAdmission({ telemetry, price, clock, log: accountingLog });
+    return finish({ ...core, authenticate: masterKeyAuthenticator(masterKey), admission, ready: async () => true });
   }
 
   const dynamo = overrides.dynamo ?? createDynamoClients();
-  const store = new KeyStore(dynamo.doc, config.keysTable, clock);
+  const table = config.keysTable;
+  const store = new KeyStore(dynamo.doc, table, clock);
   const cache = new KeyCache({ ttlSeconds: config.keyCacheTtlSeconds, clock });
   const onStoreError = (error: unknown) => log('error', 'key store unavailable', { error: (error as Error)?.name });
-  const deps: AppDeps = {
+  const limitDeps = { doc: dynamo.doc, table, clock, log: accountingLog };
+  const windows = new RateWindows(limitDeps);
+  const leases = new Leases(limitDeps, {
+    ttlMs: overrides.accounting?.leaseTtlMs ?? seconds(env.RELAY_LEASE_TTL_SECONDS, 'RELAY_LEASE_TTL_SECONDS'),
+    renewEveryMs: overrides.accounting?.leaseRenewEveryMs,
+  });
+  const admission = createAccountingAdmission({
+    ledger: new Ledger({ doc: dynamo.doc, table, log: accountingLog, clock, retry: overrides.accounting?.ledgerRetry }),
+    // A reset changes budget_reset_at: drop the cached record so this environment sees the new schedule.
+    budgets: new Budgets({ doc: dynamo.doc, table, clock, onReset: (token) => cache.invalidate(token) }),
+    windows,
+    leases,
+    telemetry,
+    price,
+    clock,
+    log: accountingLog,
+  });
+  const reports = new UsageReports({ doc: dynamo.doc, table, store, clock, windows, leases });
+  const extraRoutes = accountingAdminRoutes(reports, store);
+  return finish({
     ...core,
     authenticate: createKeyAuthenticator({ store, cache, masterKey, clock, onStoreError }),
-    admission: POLICY_ADMISSION,
+    admission,
     filterDiscovery: (call: CallContext, status: number, body: Buffer) =>
       call.match.route.discovery && call.principal.kind === 'virtual-key' && isKeyRecord(call.principal.record)
         ? filterDiscoveryAnswer(call.match.route.discovery, call.principal.record.models, status, body)
@@ -84,12 +135,22 @@ export async function appFromEnv(
           headers: request.headers,
           body: request.body,
         },
-        { store, cache, masterKey, clock, onError: onStoreError },
+        { store, cache, masterKey, clock, onError: onStoreError, extraRoutes },
       ),
     ready: async () => {
       await store.ping();
       return true;
     },
-  };
-  return { app: createApp(deps), deps, config };
+  });
+}
+
+function isRelayPath(path: string): boolean {
+  return RouteMatcher.relayPrefixOf(path) !== undefined;
+}
+
+function seconds(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive whole number of seconds, got "${value}"`);
+  return parsed * 1000;
 }

@@ -1,5 +1,7 @@
 import { CliError, EXIT, processIo, type CliCommand, type CliIo } from './io.js';
 import { runKeys } from './keys.js';
+import { runLedger } from './ledger.js';
+import { runUsage } from './usage.js';
 
 /**
  * `relay <command> …`. Each command is one entry here; `relay usage` (issue 4) is added the same
@@ -7,6 +9,8 @@ import { runKeys } from './keys.js';
  */
 export const COMMANDS: Readonly<Record<string, { readonly summary: string; readonly run: CliCommand }>> = {
   keys: { summary: 'create, list, inspect, change, block, regenerate and delete virtual keys', run: runKeys },
+  usage: { summary: 'per-day, per-model tokens, requests and cost of a key', run: runUsage },
+  ledger: { summary: 'replay ledger writes the relay logged as failed ("ledger-write-failed")', run: runLedger },
 };
 
 function help(): string {

@@ -1,4 +1,5 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resolve } from 'node:path';
 import { KeyStore } from '../keys/store.js';
 import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
@@ -15,6 +16,8 @@ export interface TargetOptions {
 /** An open key store and how to let go of it. */
 export interface StoreTarget {
   readonly store: KeyStore;
+  /** The same table's document client, for commands that read more than keys (relay usage, relay ledger). */
+  readonly doc: DynamoDBDocumentClient;
   /** Where the keys are, for humans (never printed into JSON output). */
   readonly description: string;
   close(): Promise<void>;
@@ -34,7 +37,7 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
   if (options.stack) table = await tableFromStack(options.stack, region);
   if (table) {
     const { client, doc } = createDynamoClients({ ...(region ? { region } : {}), requestTimeoutMs: 10_000 });
-    return { store: new KeyStore(doc, table), description: `DynamoDB table ${table}`, close: async () => client.destroy() };
+    return { store: new KeyStore(doc, table), doc, description: `DynamoDB table ${table}`, close: async () => client.destroy() };
   }
 
   const dataDir = resolve(io.cwd, options.dataDir ?? io.env.RELAY_DATA_DIR ?? '.relay');
@@ -45,6 +48,7 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
       await client.send(new DescribeTableCommand({ TableName: running.tableName }));
       return {
         store: new KeyStore(doc, running.tableName),
+        doc,
         description: `the running local relay's store (${dataDir})`,
         close: async () => client.destroy(),
       };
@@ -55,7 +59,7 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
   }
   try {
     const embedded = await startEmbeddedDynamo({ dataDir });
-    return { store: new KeyStore(embedded.clients.doc, embedded.tableName), description: `the local store in ${dataDir}`, close: embedded.stop };
+    return { store: new KeyStore(embedded.clients.doc, embedded.tableName), doc: embedded.clients.doc, description: `the local store in ${dataDir}`, close: embedded.stop };
   } catch (error) {
     if (error instanceof DataDirLockedError) throw new CliError(error.message, EXIT.unavailable);
     throw error;

@@ -133,6 +133,8 @@ export class KeyManagement {
       tpm_limit: record.tpm_limit ?? null,
       rpm_limit: record.rpm_limit ?? null,
       max_parallel_requests: record.max_parallel_requests ?? null,
+      model_rpm_limit: record.model_rpm_limit ? { ...record.model_rpm_limit } : null,
+      model_tpm_limit: record.model_tpm_limit ? { ...record.model_tpm_limit } : null,
       metadata: record.metadata,
       user_id: record.user_id ?? null,
       team_id: record.team_id ?? null,

@@ -49,6 +49,9 @@ export interface KeyRecord {
   readonly tpm_limit?: number;
   readonly rpm_limit?: number;
   readonly max_parallel_requests?: number;
+  /** Per-model limits (LiteLLM's): model allow-list entry → requests / tokens per minute (lambda/accounting/limits.ts). */
+  readonly model_rpm_limit?: Readonly<Record<string, number>>;
+  readonly model_tpm_limit?: Readonly<Record<string, number>>;
   readonly metadata: JsonObject;
   readonly user_id?: string;
   readonly team_id?: string;

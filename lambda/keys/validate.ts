@@ -26,6 +26,8 @@ export interface KeyChanges {
   tpm_limit?: number | null;
   rpm_limit?: number | null;
   max_parallel_requests?: number | null;
+  model_rpm_limit?: Record<string, number> | null;
+  model_tpm_limit?: Record<string, number> | null;
   metadata?: JsonObject | null;
   user_id?: string | null;
   team_id?: string | null;
@@ -54,6 +56,8 @@ const FIELD_PARSERS: Readonly<Record<keyof KeyChanges, FieldParser>> = {
   tpm_limit: nullable(nonNegativeInteger),
   rpm_limit: nullable(nonNegativeInteger),
   max_parallel_requests: nullable(nonNegativeInteger),
+  model_rpm_limit: nullable(parseModelLimits),
+  model_tpm_limit: nullable(parseModelLimits),
   metadata: nullable(parseMetadata),
   user_id: nullable(identifierString),
   team_id: nullable(identifierString),
@@ -66,7 +70,7 @@ const FIELD_PARSERS: Readonly<Record<keyof KeyChanges, FieldParser>> = {
  * working; a meaningful value is refused rather than silently dropped.
  */
 const UNSUPPORTED_LITELLM_FIELDS = new Set([
-  'aliases', 'config', 'permissions', 'model_max_budget', 'model_rpm_limit', 'model_tpm_limit', 'soft_budget',
+  'aliases', 'config', 'permissions', 'model_max_budget', 'soft_budget',
   'guardrails', 'policies', 'prompts', 'tags', 'allowed_cache_controls', 'send_invite_email', 'key_type', 'budget_id',
   'organization_id', 'project_id', 'agent_id', 'enforced_params', 'auto_rotate', 'rotation_interval',
   'temp_budget_increase', 'temp_budget_expiry', 'allowed_passthrough_routes', 'rpm_limit_type', 'tpm_limit_type',
@@ -240,6 +244,24 @@ function nonNegativeNumber(value: unknown, field: string): number {
 function nonNegativeInteger(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalidField(field, `"${field}" must be a whole number ≥ 0.`);
   return value;
+}
+
+const MAX_MODEL_LIMITS = 100;
+
+/** {model entry → whole number ≥ 0}; entries are matched like `models` entries (lambda/models/ids.ts). */
+function parseModelLimits(value: unknown, field: string): Record<string, number> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidField(field, `"${field}" must be an object mapping model IDs to whole numbers, e.g. {"anthropic.claude-opus-4-7": 10}.`);
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > MAX_MODEL_LIMITS) throw invalidField(field, `"${field}" may hold at most ${MAX_MODEL_LIMITS} models.`);
+  const result: Record<string, number> = {};
+  for (const [model, limit] of entries) {
+    const entry = model.trim();
+    if (!entry || entry.length > 512) throw invalidField(field, `"${field}" has an empty or over-long model ID.`);
+    result[entry] = nonNegativeInteger(limit, `${field}.${entry}`);
+  }
+  return result;
 }
 
 function boolean(value: unknown, field: string): boolean {

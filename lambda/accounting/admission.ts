@@ -1,0 +1,159 @@
+/**
+ * The relay's admission control with accounting: policy, budget, rate and concurrency limits
+ * before a call goes upstream; ledger, tpm tokens, lease release and telemetry after its last
+ * byte. Each check is its own module taking its DynamoDB client as an argument; this one only
+ * decides the order and what a refusal undoes.
+ *
+ *   admit:  authorizeCall (403) → budget (429 ServiceQuotaExceeded) → rpm/tpm windows (429
+ *           Throttling) → parallel lease (429 Throttling). A refusal gives back what earlier
+ *           steps took (the window request count), so refused calls count nowhere.
+ *           A key with none of max_budget, budget_duration, rpm/tpm/model limits and
+ *           max_parallel_requests causes no DynamoDB call here at all.
+ *           If the usage store cannot be reached, the call is refused with 503 (fail closed):
+ *           otherwise an outage would switch every budget and limit off.
+ *   settle: price the metered usage, then concurrently: release the lease, write the ledger
+ *           (lambda/accounting/ledger.ts), add tokens to tpm windows. Never throws.
+ *
+ * Master-key calls pass every check (the master key has no limits) and are recorded as usage
+ * of the pseudo-key MASTER (a usage item per day and model under KEY#MASTER; there is no key
+ * item, so no spend balance), plus metrics and the log line with keyAlias "master".
+ */
+import { randomBytes } from 'node:crypto';
+import { RelayError } from '../http/errors.js';
+import { isKeyRecord, type KeyRecord } from '../keys/types.js';
+import type { LogFn } from '../observability/log.js';
+import type { Admission, AdmissionControl, CallContext, CallOutcome, TokenUsage } from '../pipeline.js';
+import { authorizeCall } from '../policy/authorize.js';
+import type { CallPrice, ModelCandidates } from '../pricing/book.js';
+import { Budgets } from './budget.js';
+import { MASTER_PRINCIPAL, dayOf, usageModelLabel } from './items.js';
+import type { Ledger, LedgerEntry, LedgerTokens } from './ledger.js';
+import { rateScopes, type Lease, type Leases, type RateScope, type RateTicket, type RateWindows } from './limits.js';
+import { telemetryAlias, type CallTelemetry } from './telemetry.js';
+
+export interface AccountingDeps {
+  /** Absent without a key table (master-key-only mode): calls are metered for telemetry, nothing is stored. */
+  readonly ledger?: Ledger;
+  readonly budgets?: Budgets;
+  readonly windows?: RateWindows;
+  readonly leases?: Leases;
+  readonly telemetry?: CallTelemetry;
+  readonly price: (model: ModelCandidates, usage: TokenUsage) => CallPrice;
+  readonly clock: () => number;
+  readonly log: LogFn;
+}
+
+type Refusal = 'policy' | 'budget' | 'rate' | 'parallel' | 'store-unavailable';
+
+export function createAccountingAdmission(deps: AccountingDeps): AdmissionControl {
+  return {
+    admit: async (call) => {
+      const { principal } = call;
+      const operation = call.match.route.operation;
+      if (principal.kind === 'master') {
+        deps.telemetry?.note(call.request, { keyAlias: telemetryAlias(principal), operation, model: call.model });
+        return settleWith(deps, call, MASTER_PRINCIPAL, undefined, {});
+      }
+      const record = principal.record;
+      if (!isKeyRecord(record)) throw new RelayError(403, 'AccessDeniedException', 'The API key could not be checked.');
+      const token = principal.token;
+      const keyAlias = telemetryAlias({ kind: 'virtual-key', token, alias: record.key_alias });
+      deps.telemetry?.note(call.request, { keyAlias, operation, model: call.model });
+
+      let stage: Refusal = 'policy';
+      let ticket: RateTicket | undefined;
+      let lease: Lease | undefined;
+      try {
+        authorizeCall(record, call);
+        stage = 'budget';
+        if (deps.budgets && Budgets.applies(record, deps.clock())) await deps.budgets.admit(token, record);
+        stage = 'rate';
+        const scopes = deps.windows ? rateScopes(record, call.model) : [];
+        if (scopes.length > 0) ticket = await deps.windows!.admit(token, scopes);
+        stage = 'parallel';
+        if (deps.leases && record.max_parallel_requests !== undefined) {
+          // Short random ids keep the lease map small (one DynamoDB item holds every lease of the key).
+          lease = await deps.leases.acquire(token, record.max_parallel_requests, randomBytes(9).toString('base64url'));
+        }
+      } catch (error) {
+        if (ticket) await deps.windows!.refund(token, ticket);
+        if (error instanceof RelayError) {
+          deps.telemetry?.note(call.request, { refusal: stage });
+          throw error;
+        }
+        deps.log('error', 'usage store unavailable at admission', { requestId: call.request.requestId, keyAlias, error: (error as Error)?.name });
+        deps.telemetry?.note(call.request, { refusal: 'store-unavailable' });
+        throw new RelayError(
+          503,
+          'ServiceUnavailableException',
+          'The usage store is unavailable, so budgets and limits cannot be checked. Nothing was sent to Bedrock; retry shortly.',
+          { 'retry-after': '1' },
+        );
+      }
+      return settleWith(deps, call, token, record, { lease, scopes: ticket?.scopes });
+    },
+  };
+}
+
+function settleWith(
+  deps: AccountingDeps,
+  call: CallContext,
+  token: string,
+  record: KeyRecord | undefined,
+  held: { lease?: Lease; scopes?: readonly RateScope[] },
+): Admission {
+  return {
+    settle: async (outcome: CallOutcome) => {
+      try {
+        const { entry, price } = ledgerEntry(deps, call, token, record, outcome);
+        deps.telemetry?.note(call.request, { outcome, price, tokens: entry.tokens });
+        const total = entry.tokens.input + entry.tokens.output + entry.tokens.cacheRead + entry.tokens.cacheWrite;
+        const results = await Promise.allSettled([
+          held.lease?.release(),
+          deps.ledger?.record(entry),
+          held.scopes && deps.windows ? deps.windows.addTokens(token, held.scopes, total) : undefined,
+        ]);
+        for (const result of results) {
+          // The ledger logs its own failures for replay; a lost tpm increment only loosens a limit for a minute.
+          if (result.status === 'rejected') deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
+        }
+      } catch (error) {
+        deps.log('error', 'settle failed', { requestId: call.request.requestId, error: (error as Error)?.name });
+      }
+    },
+  };
+}
+
+function ledgerEntry(
+  deps: AccountingDeps,
+  call: CallContext,
+  token: string,
+  record: KeyRecord | undefined,
+  outcome: CallOutcome,
+): { entry: LedgerEntry; price: CallPrice } {
+  const usage: TokenUsage = outcome.meter?.usage ?? { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 };
+  const tokens: LedgerTokens = {
+    input: usage.inputTokens,
+    output: usage.outputTokens,
+    cacheRead: usage.cacheReadInputTokens,
+    cacheWrite: usage.cacheWriteInputTokens,
+    guardrailUnits: usage.guardrailUnits ?? 0,
+  };
+  const responseModel = outcome.meter?.responseModel;
+  const price = deps.price([call.model, responseModel], usage);
+  const anyTokens = tokens.input + tokens.output + tokens.cacheRead + tokens.cacheWrite > 0;
+  const at = deps.clock();
+  const entry: LedgerEntry = {
+    callId: call.request.requestId,
+    token,
+    ...(record?.key_alias ? { keyAlias: record.key_alias } : {}),
+    model: usageModelLabel(call.model ?? responseModel, call.match.route.operation),
+    day: dayOf(at),
+    at: new Date(at).toISOString(),
+    tokens,
+    costNanos: price.priced ? price.costNanos : 0,
+    unpriced: anyTokens && !price.priced,
+    failed: outcome.status >= 400 || (outcome.upstreamFailed && !outcome.clientAborted),
+  };
+  return { entry, price };
+}

@@ -1,0 +1,435 @@
+/**
+ * The ledger: after a call's last byte, its tokens and cost are added to the key with single-item
+ * atomic UpdateItems (ADD), never read-modify-write, so concurrent calls in any number of Lambda
+ * environments sum exactly. Two writes per call, run concurrently:
+ *
+ *   key   item  KEY#<token> / KEY                        ADD spend_nanos, total_* counters
+ *   usage item  KEY#<token> / USAGE#<day>#<model>        ADD tokens, requests, cost_nanos…
+ *
+ * (Master-key calls have no key item: only the usage part, under KEY#MASTER.)
+ *
+ * The key write is conditional on the key existing and not being superseded: a key regenerated
+ * while the call was in flight is followed to its successor (regenerate copies spend first, then
+ * marks the old item superseded in one conditional write, so every ADD lands exactly once, on one
+ * side or the other). A deleted key gets no key write (its usage item is still written).
+ *
+ * Each part is retried with backoff. A part that still fails is logged ONCE as a structured
+ * record, message "ledger-write-failed" with a `replay` object holding everything needed to
+ * apply it later (`relay ledger replay`). Replays are idempotent per (call id, part):
+ *
+ *   1. a marker item LEDGER#<call id>#<part> says "applied": if it exists, nothing is done;
+ *   2. otherwise the ADD is applied together with `ADD ledger_replaying {id}` under the condition
+ *      `NOT contains(ledger_replaying, id)` — one atomic write that both applies and remembers;
+ *   3. the marker is written; 4. the id is removed from ledger_replaying again.
+ *   A replay interrupted after 2 finds the id in the set (the condition fails) and resumes at 3;
+ *   one interrupted after 3 finds the marker. The set holds only replays in progress, so it stays
+ *   tiny. Markers expire after REPLAY_MARKER_TTL_DAYS: replaying the same record after that would
+ *   apply it again. Two replays of the same record must not run at the same moment (the CLI
+ *   applies records one after another).
+ *
+ * What no scheme without transactions can settle: a write that DynamoDB applied but whose answer
+ * was lost (a timeout) is retried, or logged for replay, and then counted twice. DynamoDB's own
+ * SDK retries carry the same risk; errors that say the write was not applied (throttling,
+ * validation, failed conditions) never double-count.
+ */
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionalFailure } from '../keys/store.js';
+import { KEY_SORT_KEY } from '../store/schema.js';
+import type { LogFn } from '../observability/log.js';
+import {
+  KEY_COUNTERS,
+  MASTER_PRINCIPAL,
+  REPLAYING_ATTRIBUTE,
+  REPLAY_MARKER_TTL_DAYS,
+  USAGE_COUNTERS,
+  keyPartition,
+  replayMarkerSortKey,
+  usageSortKey,
+  usageTtl,
+} from './items.js';
+import { DEFAULT_RETRY, realSleep, withRetry, type RetryPolicy, type Sleep } from './retry.js';
+
+export type LedgerPart = 'key' | 'usage';
+export const LEDGER_PARTS: readonly LedgerPart[] = ['key', 'usage'];
+
+export interface LedgerTokens {
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+  readonly guardrailUnits: number;
+}
+
+/** One call's contribution, in plain JSON (it is also the body of a replay record). */
+export interface LedgerEntry {
+  /** The request id: unique per call, the idempotency id of replays. */
+  readonly callId: string;
+  /** The key's token (SHA-256 of the secret, not a secret), or MASTER. */
+  readonly token: string;
+  readonly keyAlias?: string;
+  /** The usage item's model label. */
+  readonly model: string;
+  /** UTC day the call is booked on. */
+  readonly day: string;
+  /** When the call ended (ISO). */
+  readonly at: string;
+  readonly tokens: LedgerTokens;
+  readonly costNanos: number;
+  /** Tokens were reported but no price is known for the model. */
+  readonly unpriced: boolean;
+  /** The call failed (status ≥ 400, or the upstream broke mid-stream). */
+  readonly failed: boolean;
+}
+
+/** What "ledger-write-failed" log records carry under `replay`. */
+export interface ReplayRecord extends LedgerEntry {
+  readonly v: 1;
+  /** The table the write was meant for (informational: the replay writes to the table it is pointed at). */
+  readonly table: string;
+  /** The parts that were not written. */
+  readonly parts: readonly LedgerPart[];
+}
+
+export type PartOutcome = 'applied' | 'already-applied' | 'key-missing';
+
+export interface LedgerWriteResult {
+  readonly failed: readonly LedgerPart[];
+  readonly keyMissing: boolean;
+}
+
+export interface LedgerDeps {
+  readonly doc: DynamoDBDocumentClient;
+  readonly table: string;
+  readonly log: LogFn;
+  readonly clock: () => number;
+  readonly retry?: RetryPolicy;
+  readonly sleep?: Sleep;
+}
+
+const MAX_SUCCESSOR_HOPS = 3;
+const KEY_CONDITION = 'attribute_exists(pk) AND attribute_not_exists(superseded_by)';
+
+interface ItemKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** The successor of a regenerated key is written just after the old one is marked: worth retrying. */
+class SuccessorPending extends Error {
+  constructor(token: string) {
+    super(`the successor key ${token.slice(0, 12)}… is not written yet`);
+    this.name = 'SuccessorPending';
+  }
+}
+
+export class Ledger {
+  private readonly retry: RetryPolicy;
+  private readonly sleep: Sleep;
+
+  constructor(private readonly deps: LedgerDeps) {
+    this.retry = deps.retry ?? DEFAULT_RETRY;
+    this.sleep = deps.sleep ?? realSleep;
+  }
+
+  get table(): string {
+    return this.deps.table;
+  }
+
+  /** Writes a call's usage; never throws. Parts that fail past the retries are logged for replay. */
+  async record(entry: LedgerEntry): Promise<LedgerWriteResult> {
+    const parts: LedgerPart[] = entry.token === MASTER_PRINCIPAL ? ['usage'] : ['key', 'usage'];
+    const results = await Promise.allSettled(parts.map((part) => withRetry(() => this.applyPart(part, entry), this.retry, this.sleep)));
+    const failed: LedgerPart[] = [];
+    let lastError: unknown;
+    let keyMissing = false;
+    results.forEach((result, index) => {
+      if (result.status === 'rejected') {
+        failed.push(parts[index]!);
+        lastError = result.reason;
+      } else if (result.value.outcome === 'key-missing') {
+        keyMissing = true;
+      }
+    });
+    if (keyMissing) {
+      // Deleted while the call ran: there is no balance left to charge; the usage item has it.
+      this.deps.log('warn', 'ledger-key-missing', { requestId: entry.callId, keyAlias: entry.keyAlias });
+    }
+    if (failed.length > 0) {
+      const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts: failed };
+      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describe(lastError), replay });
+    }
+    return { failed, keyMissing };
+  }
+
+  /** Applies a replay record's parts exactly once (see the module comment). */
+  async replay(record: ReplayRecord): Promise<Partial<Record<LedgerPart, PartOutcome>>> {
+    const outcomes: Partial<Record<LedgerPart, PartOutcome>> = {};
+    for (const part of record.parts) {
+      if (part === 'key' && record.token === MASTER_PRINCIPAL) continue;
+      outcomes[part] = await withRetry(() => this.replayPart(part, record), this.retry, this.sleep);
+    }
+    return outcomes;
+  }
+
+  // ── internals ──
+
+  private async replayPart(part: LedgerPart, entry: LedgerEntry): Promise<PartOutcome> {
+    const replayId = `${entry.callId}#${part}`;
+    const marker: ItemKey = { pk: keyPartition(entry.token), sk: replayMarkerSortKey(entry.callId, part) };
+    const found = await this.deps.doc.send(new GetCommand({ TableName: this.deps.table, Key: marker, ConsistentRead: true }));
+    if (found.Item) {
+      const target = found.Item.applied_to as ItemKey | undefined;
+      if (target) await this.clearReplaying(target, replayId);
+      return 'already-applied';
+    }
+    const { outcome, target } = await this.applyPart(part, entry, replayId);
+    if (outcome === 'key-missing') return outcome;
+    await this.deps.doc.send(
+      new PutCommand({
+        TableName: this.deps.table,
+        Item: {
+          ...marker,
+          applied_to: target,
+          applied_at: new Date(this.deps.clock()).toISOString(),
+          ttl: Math.floor(this.deps.clock() / 1000) + REPLAY_MARKER_TTL_DAYS * 86_400,
+        },
+      }),
+    );
+    await this.clearReplaying(target, replayId);
+    return outcome;
+  }
+
+  private async applyPart(part: LedgerPart, entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
+    return part === 'key' ? this.applyKey(entry, replayId) : this.applyUsage(entry, replayId);
+  }
+
+  private async applyKey(entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
+    let token = entry.token;
+    for (let hop = 0; hop <= MAX_SUCCESSOR_HOPS; hop++) {
+      const target: ItemKey = { pk: keyPartition(token), sk: KEY_SORT_KEY };
+      const update = keyUpdate(entry, replayId);
+      try {
+        await this.deps.doc.send(
+          new UpdateCommand({
+            TableName: this.deps.table,
+            Key: target,
+            UpdateExpression: update.expression,
+            ConditionExpression: replayId ? `${KEY_CONDITION} AND NOT contains(#replaying, :replayId)` : KEY_CONDITION,
+            ExpressionAttributeNames: update.names,
+            ExpressionAttributeValues: update.values,
+          }),
+        );
+        return { outcome: 'applied', target };
+      } catch (error) {
+        if (!isConditionalFailure(error)) throw error;
+      }
+      const current = await this.deps.doc.send(
+        new GetCommand({
+          TableName: this.deps.table,
+          Key: target,
+          ConsistentRead: true,
+          ProjectionExpression: 'pk, superseded_by, #replaying',
+          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE },
+        }),
+      );
+      const item = current.Item;
+      if (!item) {
+        if (token === entry.token) return { outcome: 'key-missing', target };
+        throw new SuccessorPending(token);
+      }
+      if (replayId && hasMember(item[REPLAYING_ATTRIBUTE], replayId)) return { outcome: 'already-applied', target };
+      if (typeof item.superseded_by !== 'string') throw new Error('ledger condition failed on a live key');
+      token = item.superseded_by;
+    }
+    throw new Error('too many key regenerations to follow');
+  }
+
+  private async applyUsage(entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
+    const target: ItemKey = { pk: keyPartition(entry.token), sk: usageSortKey(entry.day, entry.model) };
+    const update = usageUpdate(entry, replayId);
+    try {
+      await this.deps.doc.send(
+        new UpdateCommand({
+          TableName: this.deps.table,
+          Key: target,
+          UpdateExpression: update.expression,
+          ...(replayId ? { ConditionExpression: 'NOT contains(#replaying, :replayId)' } : {}),
+          ExpressionAttributeNames: update.names,
+          ExpressionAttributeValues: update.values,
+        }),
+      );
+      return { outcome: 'applied', target };
+    } catch (error) {
+      if (!replayId || !isConditionalFailure(error)) throw error;
+    }
+    return { outcome: 'already-applied', target };
+  }
+
+  /** Step 4 of a replay; never creates an item (the key may have been deleted since). */
+  private async clearReplaying(target: ItemKey, replayId: string): Promise<void> {
+    try {
+      await this.deps.doc.send(
+        new UpdateCommand({
+          TableName: this.deps.table,
+          Key: target,
+          UpdateExpression: 'DELETE #replaying :ids',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE },
+          ExpressionAttributeValues: { ':ids': new Set([replayId]) },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalFailure(error)) throw error;
+    }
+  }
+}
+
+interface UpdateParts {
+  expression: string;
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+function adds(counters: ReadonlyArray<readonly [string, number]>, replayId: string | undefined): UpdateParts {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const terms = counters.map(([attribute, value], index) => {
+    names[`#c${index}`] = attribute;
+    values[`:c${index}`] = value;
+    return `#c${index} :c${index}`;
+  });
+  if (replayId) {
+    names['#replaying'] = REPLAYING_ATTRIBUTE;
+    values[':replayId'] = replayId;
+    values[':replayIds'] = new Set([replayId]);
+    terms.push('#replaying :replayIds');
+  }
+  return { expression: `ADD ${terms.join(', ')}`, names, values };
+}
+
+function keyUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
+  const t = entry.tokens;
+  return adds(
+    [
+      [KEY_COUNTERS.spend, entry.costNanos],
+      [KEY_COUNTERS.lifetimeSpend, entry.costNanos],
+      [KEY_COUNTERS.input, t.input],
+      [KEY_COUNTERS.output, t.output],
+      [KEY_COUNTERS.cacheRead, t.cacheRead],
+      [KEY_COUNTERS.cacheWrite, t.cacheWrite],
+      [KEY_COUNTERS.requests, 1],
+      [KEY_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
+    ],
+    replayId,
+  );
+}
+
+function usageUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
+  const t = entry.tokens;
+  const parts = adds(
+    [
+      [USAGE_COUNTERS.input, t.input],
+      [USAGE_COUNTERS.output, t.output],
+      [USAGE_COUNTERS.cacheRead, t.cacheRead],
+      [USAGE_COUNTERS.cacheWrite, t.cacheWrite],
+      [USAGE_COUNTERS.guardrailUnits, t.guardrailUnits],
+      [USAGE_COUNTERS.requests, 1],
+      [USAGE_COUNTERS.errors, entry.failed ? 1 : 0],
+      [USAGE_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
+      [USAGE_COUNTERS.cost, entry.costNanos],
+    ],
+    replayId,
+  );
+  parts.names['#day'] = 'day';
+  parts.names['#model'] = 'model';
+  parts.names['#ttl'] = 'ttl';
+  parts.values[':day'] = entry.day;
+  parts.values[':model'] = entry.model;
+  parts.values[':ttl'] = usageTtl(entry.day);
+  parts.expression += ' SET #day = :day, #model = :model, #ttl = :ttl';
+  return parts;
+}
+
+function hasMember(set: unknown, value: string): boolean {
+  if (set instanceof Set) return set.has(value);
+  return Array.isArray(set) && set.includes(value);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+// ── replay records from logs ──
+
+const TOKEN_PATTERN = /^([0-9a-f]{64}|MASTER)$/;
+const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * A replay record from one log line: the Powertools JSON record (with `replay`), the bare
+ * `replay` object, or either after a prefix (CloudWatch's `timestamp\trequest id\tLEVEL\t`).
+ * Returns undefined for lines that are not ledger failures; throws for ones that are but are damaged.
+ */
+export function replayRecordFromLine(line: string): ReplayRecord | undefined {
+  const start = line.indexOf('{');
+  if (start < 0) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line.slice(start));
+  } catch {
+    if (line.includes('ledger-write-failed')) throw new Error('a ledger-write-failed line that is not valid JSON');
+    return undefined;
+  }
+  if (!isObject(parsed)) return undefined;
+  const candidate = isObject(parsed.replay) ? parsed.replay : parsed.v === 1 && 'parts' in parsed ? parsed : undefined;
+  if (candidate === undefined) {
+    if (parsed.message === 'ledger-write-failed') throw new Error('a ledger-write-failed record without a replay object');
+    return undefined;
+  }
+  return parseReplayRecord(candidate);
+}
+
+export function parseReplayRecord(value: Record<string, unknown>): ReplayRecord {
+  const fail = (field: string): never => {
+    throw new Error(`invalid replay record: ${field}`);
+  };
+  const count = (v: unknown, field: string): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail(field));
+  const text = (v: unknown, field: string, max = 2048): string => (typeof v === 'string' && v.length > 0 && v.length <= max ? v : fail(field));
+  if (value.v !== 1) fail('v');
+  const token = text(value.token, 'token');
+  if (!TOKEN_PATTERN.test(token)) fail('token');
+  const day = text(value.day, 'day');
+  if (!DAY_PATTERN.test(day)) fail('day');
+  const at = text(value.at, 'at');
+  if (Number.isNaN(Date.parse(at))) fail('at');
+  const tokens = isObject(value.tokens) ? value.tokens : fail('tokens');
+  const parts = Array.isArray(value.parts) ? value.parts : fail('parts');
+  if (parts.length === 0 || parts.some((part) => !LEDGER_PARTS.includes(part as LedgerPart))) fail('parts');
+  if (typeof value.unpriced !== 'boolean') fail('unpriced');
+  if (typeof value.failed !== 'boolean') fail('failed');
+  return {
+    v: 1,
+    table: typeof value.table === 'string' ? value.table : '',
+    callId: text(value.callId, 'callId', 256),
+    token,
+    ...(typeof value.keyAlias === 'string' ? { keyAlias: value.keyAlias } : {}),
+    model: text(value.model, 'model', 400),
+    day,
+    at,
+    tokens: {
+      input: count(tokens.input, 'tokens.input'),
+      output: count(tokens.output, 'tokens.output'),
+      cacheRead: count(tokens.cacheRead, 'tokens.cacheRead'),
+      cacheWrite: count(tokens.cacheWrite, 'tokens.cacheWrite'),
+      guardrailUnits: count(tokens.guardrailUnits ?? 0, 'tokens.guardrailUnits'),
+    },
+    costNanos: count(value.costNanos, 'costNanos'),
+    unpriced: value.unpriced as boolean,
+    failed: value.failed as boolean,
+    parts: [...new Set(parts as LedgerPart[])],
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,398 @@
+/**
+ * Rate and concurrency limits that hold across Lambda environments, on DynamoDB atomic counters.
+ *
+ * rpm / tpm — fixed 60-second windows (wall-clock minutes, UTC). One item per key and minute,
+ * RL#w#<minute>, holds `requests` and `tokens`; per-model limits (model_rpm_limit /
+ * model_tpm_limit) get their own item per entry, RL#w#<minute>#m#<entry>. Admission is ONE
+ * conditional UpdateItem per window item:
+ *
+ *     ADD requests 1   IF (requests < rpm_limit) AND (tokens < tpm_limit)
+ *
+ * so concurrent calls in any number of environments can never together pass rpm_limit in a
+ * window: the condition and the increment are one atomic step, and a refused call adds nothing.
+ * Tokens are added when a call ends (ADD tokens n, in the window the call ends in): tpm refuses
+ * new calls once the window's total is at or over the limit, so the last admitted calls of a
+ * window may carry it past tpm_limit by their own size.
+ * Why fixed windows: one item and one write per call; a sliding window needs either a log of
+ * timestamps (read-modify-write) or two windows read and weighted (an approximation anyway).
+ * Their known property: a burst of up to 2 × rpm_limit can pass within a short time around a
+ * minute boundary (rpm_limit at the end of one minute, rpm_limit at the start of the next);
+ * over any whole minute-aligned window the limit holds exactly.
+ *
+ * max_parallel_requests — leases. One item per key, RL#par, holds a map {lease id → expiry ms}.
+ * Acquiring is one conditional UpdateItem, `SET leases.<id> = <expiry> IF size(leases) < max`;
+ * releasing is `REMOVE leases.<id>`. A lease is renewed (heartbeat) while its call runs, so a
+ * crashed or frozen invocation's lease lapses within the lease TTL. Expired leases are not
+ * counted by a clock-free condition, so they are swept when they matter: when an acquire is
+ * refused, the item is read, leases past their expiry are removed (each under the condition
+ * that its expiry is unchanged, so a lease renewed meanwhile survives), and the acquire is retried.
+ * A crashed invocation can therefore hold a slot for at most the lease TTL.
+ *
+ * Keys without these limits never reach this module: no read, no write.
+ */
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RelayError } from '../http/errors.js';
+import { isConditionalFailure } from '../keys/store.js';
+import type { KeyRecord } from '../keys/types.js';
+import { modelAllowed, normalizeModelId } from '../models/ids.js';
+import type { LogFn } from '../observability/log.js';
+import { LEASES_SORT_KEY, WINDOW_MS, keyPartition, windowOf, windowSortKey, windowTtl } from './items.js';
+
+export interface LimitDeps {
+  readonly doc: DynamoDBDocumentClient;
+  readonly table: string;
+  readonly clock: () => number;
+  readonly log?: LogFn;
+}
+
+/** One window counter: the key's own (`scope` undefined) or one per-model entry. */
+export interface RateScope {
+  readonly scope?: string;
+  readonly rpm?: number;
+  readonly tpm?: number;
+}
+
+/** Per-model limits, LiteLLM's `model_rpm_limit` / `model_tpm_limit`: {model entry → limit}. */
+export type ModelLimits = Readonly<Record<string, number>>;
+
+/** The key's window counters that apply to a call to `model`. */
+export function rateScopes(record: KeyRecord, model: string | undefined): RateScope[] {
+  const scopes: RateScope[] = [];
+  if (model !== undefined) {
+    const normalized = normalizeModelId(model);
+    const rpmEntry = matchingEntry(record.model_rpm_limit, normalized);
+    const tpmEntry = matchingEntry(record.model_tpm_limit, normalized);
+    // Entries for rpm and tpm may name the model differently: each gets its own counter then.
+    if (rpmEntry !== undefined && rpmEntry === tpmEntry) {
+      scopes.push({ scope: rpmEntry, rpm: record.model_rpm_limit![rpmEntry], tpm: record.model_tpm_limit![tpmEntry] });
+    } else {
+      if (rpmEntry !== undefined) scopes.push({ scope: rpmEntry, rpm: record.model_rpm_limit![rpmEntry] });
+      if (tpmEntry !== undefined) scopes.push({ scope: tpmEntry, tpm: record.model_tpm_limit![tpmEntry] });
+    }
+  }
+  if (record.rpm_limit !== undefined || record.tpm_limit !== undefined) {
+    scopes.push({
+      ...(record.rpm_limit !== undefined ? { rpm: record.rpm_limit } : {}),
+      ...(record.tpm_limit !== undefined ? { tpm: record.tpm_limit } : {}),
+    });
+  }
+  return scopes;
+}
+
+function matchingEntry(limits: ModelLimits | undefined, model: ReturnType<typeof normalizeModelId>): string | undefined {
+  if (!limits) return undefined;
+  return Object.keys(limits).find((entry) => modelAllowed(entry, model));
+}
+
+/** What admission took, so it can be given back (a later check refused) or charged tokens. */
+export interface RateTicket {
+  readonly window: number;
+  readonly scopes: readonly RateScope[];
+}
+
+export interface WindowCounts {
+  readonly requests: number;
+  readonly tokens: number;
+}
+
+export class RateWindows {
+  constructor(private readonly deps: LimitDeps) {}
+
+  /** Counts the call in each scope's window, or refuses with 429 ThrottlingException (nothing stays counted then). */
+  async admit(token: string, scopes: readonly RateScope[]): Promise<RateTicket> {
+    const now = this.deps.clock();
+    const window = windowOf(now);
+    const taken: RateScope[] = [];
+    try {
+      for (const scope of scopes) {
+        if (scope.rpm === 0 || scope.tpm === 0) throw throttled(scope, now, scope.rpm === 0 ? 'rpm' : 'tpm', 0);
+        try {
+          await this.deps.doc.send(
+            new UpdateCommand({
+              TableName: this.deps.table,
+              Key: { pk: keyPartition(token), sk: windowSortKey(window, scope.scope) },
+              UpdateExpression: 'ADD #requests :one SET #ttl = :ttl',
+              ConditionExpression: windowCondition(scope),
+              ExpressionAttributeNames: {
+                '#requests': 'requests',
+                '#ttl': 'ttl',
+                ...(scope.tpm !== undefined ? { '#tokens': 'tokens' } : {}),
+              },
+              ExpressionAttributeValues: {
+                ':one': 1,
+                ':ttl': windowTtl(window),
+                ...(scope.rpm !== undefined ? { ':rpm': scope.rpm } : {}),
+                ...(scope.tpm !== undefined ? { ':tpm': scope.tpm } : {}),
+              },
+            }),
+          );
+        } catch (error) {
+          if (!isConditionalFailure(error)) throw error;
+          const counts = await this.read(token, window, scope.scope);
+          const which = scope.tpm === undefined || (scope.rpm !== undefined && counts.requests >= scope.rpm) ? 'rpm' : 'tpm';
+          throw throttled(scope, now, which, which === 'rpm' ? counts.requests : counts.tokens);
+        }
+        taken.push(scope);
+      }
+    } catch (error) {
+      await this.refund(token, { window, scopes: taken });
+      throw error;
+    }
+    return { window, scopes: taken };
+  }
+
+  /** Gives back the requests a ticket counted (the call was refused by a later check). */
+  async refund(token: string, ticket: RateTicket): Promise<void> {
+    await Promise.all(
+      ticket.scopes.map((scope) =>
+        this.deps.doc
+          .send(
+            new UpdateCommand({
+              TableName: this.deps.table,
+              Key: { pk: keyPartition(token), sk: windowSortKey(ticket.window, scope.scope) },
+              UpdateExpression: 'ADD #requests :minus',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeNames: { '#requests': 'requests' },
+              ExpressionAttributeValues: { ':minus': -1 },
+            }),
+          )
+          .catch((error: unknown) => this.deps.log?.('warn', 'rate-limit refund failed', { error: (error as Error).name })),
+      ),
+    );
+  }
+
+  /** Adds a finished call's tokens to the current window of every scope with a tpm limit. */
+  async addTokens(token: string, scopes: readonly RateScope[], tokens: number): Promise<void> {
+    const counted = scopes.filter((scope) => scope.tpm !== undefined);
+    if (counted.length === 0 || tokens <= 0) return;
+    const window = windowOf(this.deps.clock());
+    await Promise.all(
+      counted.map((scope) =>
+        this.deps.doc.send(
+          new UpdateCommand({
+            TableName: this.deps.table,
+            Key: { pk: keyPartition(token), sk: windowSortKey(window, scope.scope) },
+            UpdateExpression: 'ADD #tokens :n SET #ttl = :ttl',
+            ExpressionAttributeNames: { '#tokens': 'tokens', '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':n': tokens, ':ttl': windowTtl(window) },
+          }),
+        ),
+      ),
+    );
+  }
+
+  async read(token: string, window: number, scope?: string): Promise<WindowCounts> {
+    const result = await this.deps.doc.send(
+      new GetCommand({ TableName: this.deps.table, Key: { pk: keyPartition(token), sk: windowSortKey(window, scope) }, ConsistentRead: true }),
+    );
+    const item = result.Item ?? {};
+    return { requests: numberOr0(item.requests), tokens: numberOr0(item.tokens) };
+  }
+}
+
+function windowCondition(scope: RateScope): string {
+  const terms: string[] = [];
+  if (scope.rpm !== undefined) terms.push('(attribute_not_exists(#requests) OR #requests < :rpm)');
+  if (scope.tpm !== undefined) terms.push('(attribute_not_exists(#tokens) OR #tokens < :tpm)');
+  return terms.join(' AND ');
+}
+
+function throttled(scope: RateScope, now: number, which: 'rpm' | 'tpm', used: number): RelayError {
+  const retryAfter = Math.max(1, Math.ceil(((windowOf(now) + 1) * WINDOW_MS - now) / 1000));
+  const subject = scope.scope === undefined ? 'this API key' : `model ${scope.scope} on this API key`;
+  const field = scope.scope === undefined ? `${which}_limit` : `model_${which}_limit`;
+  const message =
+    which === 'rpm'
+      ? `Rate limit exceeded: ${subject} may make ${scope.rpm} requests per minute (${field}). Retry after ${retryAfter} s.`
+      : `Rate limit exceeded: ${subject} may use ${scope.tpm} tokens per minute (${field}); ${used} used this minute. Retry after ${retryAfter} s.`;
+  return new RelayError(429, 'ThrottlingException', message, { 'retry-after': String(retryAfter) });
+}
+
+// ── parallel-request leases ──
+
+export interface LeaseOptions {
+  /** How long a lease lives without renewal (default 90 s): the most a crashed invocation can hold a slot. */
+  readonly ttlMs?: number;
+  /** How often a running call renews its lease (default ttl / 3). */
+  readonly renewEveryMs?: number;
+}
+
+export interface Lease {
+  readonly id: string;
+  release(): Promise<void>;
+}
+
+const MAX_ACQUIRE_ROUNDS = 5;
+const MAX_SWEEP = 50;
+
+export class Leases {
+  readonly ttlMs: number;
+  private readonly renewEveryMs: number;
+
+  constructor(
+    private readonly deps: LimitDeps,
+    options: LeaseOptions = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 90_000;
+    this.renewEveryMs = options.renewEveryMs ?? Math.max(1_000, Math.floor(this.ttlMs / 3));
+  }
+
+  /** Takes one of the key's `max` slots, or refuses with 429 ThrottlingException. */
+  async acquire(token: string, max: number, leaseId: string): Promise<Lease> {
+    const key = { pk: keyPartition(token), sk: LEASES_SORT_KEY };
+    for (let round = 0; round < MAX_ACQUIRE_ROUNDS && max > 0; round++) {
+      try {
+        await this.deps.doc.send(
+          new UpdateCommand({
+            TableName: this.deps.table,
+            Key: key,
+            UpdateExpression: 'SET leases.#id = :expiry',
+            ConditionExpression: 'attribute_exists(leases) AND size(leases) < :max',
+            ExpressionAttributeNames: { '#id': leaseId },
+            ExpressionAttributeValues: { ':expiry': this.deps.clock() + this.ttlMs, ':max': max },
+          }),
+        );
+        return this.held(key, leaseId);
+      } catch (error) {
+        // ValidationException: the item or its map does not exist yet (a key's first lease).
+        if (!isConditionalFailure(error) && (error as { name?: string }).name !== 'ValidationException') throw error;
+      }
+      const leases = await this.readLeases(token);
+      if (leases === undefined) {
+        await this.createItem(key);
+        continue;
+      }
+      const now = this.deps.clock();
+      const expired = Object.entries(leases).filter(([, expiry]) => expiry <= now);
+      if (expired.length > 0) {
+        await this.sweep(key, expired.slice(0, MAX_SWEEP));
+        continue;
+      }
+      if (Object.keys(leases).length >= max) break;
+      // A lease was released between our write and our read: try again.
+    }
+    throw new RelayError(
+      429,
+      'ThrottlingException',
+      `Too many parallel requests: this API key may have ${max} in flight (max_parallel_requests). Retry after 1 s.`,
+      { 'retry-after': '1' },
+    );
+  }
+
+  /** Leases alive now: lease id → expiry (ms). Undefined when the key never had one. */
+  async readLeases(token: string): Promise<Record<string, number> | undefined> {
+    const result = await this.deps.doc.send(
+      new GetCommand({ TableName: this.deps.table, Key: { pk: keyPartition(token), sk: LEASES_SORT_KEY }, ConsistentRead: true }),
+    );
+    const leases = result.Item?.leases;
+    if (typeof leases !== 'object' || leases === null) return undefined;
+    return Object.fromEntries(Object.entries(leases as Record<string, unknown>).map(([id, expiry]) => [id, numberOr0(expiry)]));
+  }
+
+  async liveCount(token: string): Promise<number> {
+    const now = this.deps.clock();
+    return Object.values((await this.readLeases(token)) ?? {}).filter((expiry) => expiry > now).length;
+  }
+
+  private async createItem(key: { pk: string; sk: string }): Promise<void> {
+    try {
+      await this.deps.doc.send(
+        new PutCommand({ TableName: this.deps.table, Item: { ...key, leases: {} }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+    } catch (error) {
+      if (!isConditionalFailure(error)) throw error;
+      // The item exists but lost its map (e.g. edited by hand): give it one back.
+      await this.deps.doc
+        .send(
+          new UpdateCommand({
+            TableName: this.deps.table,
+            Key: key,
+            UpdateExpression: 'SET leases = :empty',
+            ConditionExpression: 'attribute_not_exists(leases)',
+            ExpressionAttributeValues: { ':empty': {} },
+          }),
+        )
+        .catch((inner: unknown) => {
+          if (!isConditionalFailure(inner)) throw inner;
+        });
+    }
+  }
+
+  /** Removes expired leases, each only if it was not renewed since we read it. */
+  private async sweep(key: { pk: string; sk: string }, expired: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, number> = {};
+    const removes: string[] = [];
+    const conditions: string[] = [];
+    expired.forEach(([id, expiry], index) => {
+      names[`#l${index}`] = id;
+      values[`:e${index}`] = expiry;
+      removes.push(`leases.#l${index}`);
+      conditions.push(`leases.#l${index} = :e${index}`);
+    });
+    try {
+      await this.deps.doc.send(
+        new UpdateCommand({
+          TableName: this.deps.table,
+          Key: key,
+          UpdateExpression: `REMOVE ${removes.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      // Another environment swept or renewed one of them first: the next round reads again.
+      if (!isConditionalFailure(error)) throw error;
+    }
+  }
+
+  private held(key: { pk: string; sk: string }, leaseId: string): Lease {
+    let released: Promise<void> | undefined;
+    const renew = async () => {
+      try {
+        await this.deps.doc.send(
+          new UpdateCommand({
+            TableName: this.deps.table,
+            Key: key,
+            UpdateExpression: 'SET leases.#id = :expiry',
+            ConditionExpression: 'attribute_exists(leases.#id)',
+            ExpressionAttributeNames: { '#id': leaseId },
+            ExpressionAttributeValues: { ':expiry': this.deps.clock() + this.ttlMs },
+          }),
+        );
+      } catch (error) {
+        // Swept after a stall longer than the TTL: the call goes on, but no longer holds a slot.
+        this.deps.log?.('warn', 'lease renewal failed', { error: (error as Error).name });
+      }
+    };
+    const timer = setInterval(() => void renew(), this.renewEveryMs);
+    // A renewal must never keep a process alive on its own.
+    timer.unref();
+    return {
+      id: leaseId,
+      release: () =>
+        (released ??= (async () => {
+          clearInterval(timer);
+          try {
+            await this.deps.doc.send(
+              new UpdateCommand({
+                TableName: this.deps.table,
+                Key: key,
+                UpdateExpression: 'REMOVE leases.#id',
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeNames: { '#id': leaseId },
+              }),
+            );
+          } catch (error) {
+            // It expires by itself within the TTL; nothing else to do.
+            this.deps.log?.('warn', 'lease release failed', { error: (error as Error).name });
+          }
+        })()),
+    };
+  }
+}
+
+function numberOr0(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}

@@ -1,0 +1,190 @@
+/**
+ * One record per relayed call: CloudWatch EMF metrics through Powertools Metrics and one
+ * structured log line through Powertools Logger.
+ *
+ * The app is wrapped (withCallTelemetry) so that every call is seen, including those refused
+ * before admission (401, unknown route) and those that fail mid-stream; admission and settle
+ * add what they know (key alias, model, tokens, cost) with note(). The record is emitted when
+ * the app returns, which is inside the Lambda invocation (the handler awaits the app, and the app
+ * awaits settle), so metrics are flushed per invocation. Emission is synchronous from the first
+ * metric to the flush: concurrent calls in one process (the local server) never mix dimensions.
+ *
+ * Metric contract (lib/operations.ts reads it): Requests, Errors, Throttles (Count); Latency,
+ * TimeToFirstByte (Milliseconds); InputTokens, OutputTokens (Count); CostUSD (None). Dimension
+ * sets [service] and [service, keyAlias, model]. Cardinality stays bounded: keyAlias is the
+ * alias (or `key-<12 hex of the token>` for keys without one, `master`, `anonymous`), and model
+ * is the price-table key when the model is priced, the normalised ID when Bedrock accepted the
+ * call, otherwise `other` (so clients cannot mint a metric per made-up model name); `none` for
+ * operations without a model.
+ *
+ * Errors counts calls answered with a status ≥ 400 other than 429, and calls whose upstream
+ * broke mid-stream; Throttles counts 429s (the key's budget or limits, or Bedrock's throttling).
+ *
+ * Never logged: the key, its secret, request or response bodies.
+ */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { App } from '../app.js';
+import type { ResponseSink } from '../http/sink.js';
+import { normalizeModelId } from '../models/ids.js';
+import type { LogFn } from '../observability/log.js';
+import type { CallOutcome, RelayRequest } from '../pipeline.js';
+import type { CallPrice } from '../pricing/book.js';
+import { formatUsd } from '../pricing/units.js';
+import type { LedgerTokens } from './ledger.js';
+
+export interface CallFacts {
+  readonly keyAlias?: string;
+  readonly operation?: string;
+  readonly model?: string;
+  readonly outcome?: CallOutcome;
+  readonly price?: CallPrice;
+  readonly tokens?: LedgerTokens;
+  /** Why admission refused the call (budget, rpm, tpm, parallel, policy). */
+  readonly refusal?: string;
+}
+
+export interface CallTelemetryOptions {
+  readonly namespace?: string;
+  readonly serviceName?: string;
+  readonly log: LogFn;
+  /** Where EMF lines go; default: Powertools' own stdout writer. Tests capture them here. */
+  readonly writeMetrics?: (line: string) => void;
+  readonly metricsDisabled?: boolean;
+}
+
+export const DEFAULT_METRICS_NAMESPACE = 'BedrockRelay';
+
+export class CallTelemetry {
+  private readonly facts = new WeakMap<RelayRequest, CallFacts>();
+  private readonly metrics: Metrics;
+
+  constructor(private readonly options: CallTelemetryOptions) {
+    this.metrics = new Metrics({
+      namespace: options.namespace ?? DEFAULT_METRICS_NAMESPACE,
+      serviceName: options.serviceName ?? 'bedrock-relay',
+    });
+  }
+
+  /** Adds what a stage knows about a call (later notes win). */
+  note(request: RelayRequest, facts: CallFacts): void {
+    this.facts.set(request, { ...this.facts.get(request), ...facts });
+  }
+
+  /** Emits the call's metrics and its log line. Never throws. */
+  emit(request: RelayRequest, observed: { status: number | undefined; totalMs: number }): void {
+    try {
+      const facts = this.facts.get(request) ?? {};
+      this.facts.delete(request);
+      const outcome = facts.outcome;
+      const status = observed.status ?? outcome?.status ?? 499;
+      const upstreamFailed = outcome?.upstreamFailed === true && !outcome.clientAborted;
+      const throttled = status === 429;
+      const failed = (status >= 400 && !throttled) || upstreamFailed;
+      const keyAlias = facts.keyAlias ?? 'anonymous';
+      const model = metricModel(facts, status);
+      const tokens = facts.tokens;
+      const costNanos = facts.price?.costNanos ?? 0;
+      const totalMs = outcome?.totalMs ?? observed.totalMs;
+
+      if (!this.options.metricsDisabled) {
+        const m = this.metrics;
+        m.addDimensions({});
+        m.addDimensions({ keyAlias, model });
+        m.addMetadata('requestId', request.requestId);
+        m.addMetric('Requests', MetricUnit.Count, 1);
+        m.addMetric('Errors', MetricUnit.Count, failed ? 1 : 0);
+        m.addMetric('Throttles', MetricUnit.Count, throttled ? 1 : 0);
+        m.addMetric('Latency', MetricUnit.Milliseconds, round(totalMs));
+        if (outcome?.timeToFirstByteMs !== undefined) m.addMetric('TimeToFirstByte', MetricUnit.Milliseconds, round(outcome.timeToFirstByteMs));
+        m.addMetric('InputTokens', MetricUnit.Count, tokens ? tokens.input + tokens.cacheRead + tokens.cacheWrite : 0);
+        m.addMetric('OutputTokens', MetricUnit.Count, tokens?.output ?? 0);
+        m.addMetric('CostUSD', MetricUnit.NoUnit, costNanos / 1e9);
+        if (this.options.writeMetrics) {
+          const line = JSON.stringify(m.serializeMetrics());
+          m.clearMetrics();
+          m.clearDimensions();
+          m.clearMetadata();
+          this.options.writeMetrics(line);
+        } else {
+          m.publishStoredMetrics();
+        }
+      }
+
+      this.options.log(failed ? 'warn' : 'info', 'relay-call', {
+        requestId: request.requestId,
+        keyAlias,
+        operation: facts.operation,
+        model: facts.model,
+        status,
+        ...(facts.refusal ? { refusal: facts.refusal } : {}),
+        inputTokens: tokens?.input ?? 0,
+        outputTokens: tokens?.output ?? 0,
+        cacheReadInputTokens: tokens?.cacheRead ?? 0,
+        cacheWriteInputTokens: tokens?.cacheWrite ?? 0,
+        ...(tokens?.guardrailUnits ? { guardrailUnits: tokens.guardrailUnits } : {}),
+        usageReported: outcome?.meter?.reported ?? false,
+        costUsd: formatUsd(costNanos),
+        priced: facts.price?.priced ?? false,
+        upstreamLatencyMs: outcome?.upstreamLatencyMs === undefined ? undefined : round(outcome.upstreamLatencyMs),
+        timeToFirstByteMs: outcome?.timeToFirstByteMs === undefined ? undefined : round(outcome.timeToFirstByteMs),
+        totalMs: round(totalMs),
+        bytesOut: outcome?.bytesOut,
+        clientAborted: outcome?.clientAborted ?? false,
+        upstreamFailed,
+      });
+    } catch {
+      // Telemetry must never turn a served call into a failed invocation.
+    }
+  }
+}
+
+/** The key alias as telemetry shows it: never the key, never its secret. */
+export function telemetryAlias(principal: { kind: 'master' } | { kind: 'virtual-key'; token: string; alias?: string }): string {
+  if (principal.kind === 'master') return 'master';
+  return principal.alias ?? `key-${principal.token.slice(0, 12)}`;
+}
+
+function metricModel(facts: CallFacts, status: number): string {
+  if (!facts.model) return 'none';
+  if (facts.price?.priced && facts.price.priceKey) return facts.price.priceKey;
+  if (status >= 200 && status < 300) {
+    const base = normalizeModelId(facts.model).base;
+    return base.length > 100 ? base.slice(0, 100) : base;
+  }
+  return 'other';
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/**
+ * The app with one telemetry record per relayed call (paths under the relay prefixes; admin and
+ * health requests are not calls). The status is read from what the app starts the response with.
+ */
+export function withCallTelemetry(app: App, telemetry: CallTelemetry, isRelayPath: (path: string) => boolean): App {
+  return async (request, sink) => {
+    if (!isRelayPath(request.rawPath)) return app(request, sink);
+    const started = performance.now();
+    let status: number | undefined;
+    const observed: ResponseSink = {
+      start(statusCode, headers) {
+        status = statusCode;
+        sink.start(statusCode, headers);
+      },
+      write: (chunk) => sink.write(chunk),
+      end: () => sink.end(),
+      get started() {
+        return sink.started;
+      },
+      get clientGone() {
+        return sink.clientGone;
+      },
+    };
+    try {
+      await app(request, observed);
+    } finally {
+      telemetry.emit(request, { status, totalMs: performance.now() - started });
+    }
+  };
+}
