@@ -20,11 +20,13 @@ export interface NormalizedModel {
   readonly id: string;
   /** The foundation model without any inference-profile prefix, e.g. `anthropic.claude-3-haiku-20240307-v1:0`. */
   readonly base: string;
-  /**
-   * The base without its version suffix (`-v1:0`, `-v1`, `:0`) and release date (`-20240307`),
-   * e.g. `anthropic.claude-3-haiku`: what bedrock-mantle calls the model.
-   */
+  /** The base without its version suffix (`-v1:0`, `-v1`, `:0`), e.g. `anthropic.claude-3-haiku-20240307`. */
   readonly family: string;
+  /**
+   * The family without a release date (`-20240307`), e.g. `anthropic.claude-3-haiku`: how
+   * bedrock-mantle names the model.
+   */
+  readonly undated: string;
   /** Whether the base carries a version suffix or a release date. */
   readonly versioned: boolean;
   /** The geography of a cross-region inference profile (`us`, `eu`…), if it is one. */
@@ -58,12 +60,13 @@ function fromPlainId(id: string): NormalizedModel {
   const head = dot > 0 ? id.slice(0, dot) : '';
   const profilePrefix = PROFILE_PREFIXES.includes(head) && id.indexOf('.', dot + 1) > 0 ? head : undefined;
   const base = profilePrefix ? id.slice(dot + 1) : id;
-  const family = base.replace(VERSION_SUFFIX, '').replace(RELEASE_DATE, '');
-  return { id, base, family, versioned: family !== base, profilePrefix, opaque: false };
+  const family = base.replace(VERSION_SUFFIX, '');
+  const undated = family.replace(RELEASE_DATE, '');
+  return { id, base, family, undated, versioned: undated !== base, profilePrefix, opaque: false };
 }
 
 function opaque(id: string): NormalizedModel {
-  return { id, base: id, family: id, versioned: false, opaque: true };
+  return { id, base: id, family: id, undated: id, versioned: false, opaque: true };
 }
 
 /**
@@ -88,7 +91,7 @@ export function modelAllowed(entry: string, requested: NormalizedModel | string)
   if (allowed.base.includes('*')) return globMatches(allowed.base, model.base);
   if (allowed.base === model.base) return true;
   // Only when one side names no version may the families stand in for each other.
-  return (!allowed.versioned || !model.versioned) && allowed.family === model.family;
+  return (!allowed.versioned || !model.versioned) && allowed.undated === model.undated;
 }
 
 export function anyModelAllowed(entries: readonly string[] | undefined, requested: string): boolean {

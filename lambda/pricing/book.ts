@@ -54,6 +54,12 @@ function candidates(model: NormalizedModel): string[] {
   const keys: string[] = [];
   if (model.profilePrefix) keys.push(`${model.profilePrefix}.${model.base}`, `${model.profilePrefix}.${model.family}`);
   keys.push(model.base, model.family);
+  // Last resort: the release-date-less (mantle) spelling, e.g. a dated runtime ID whose price
+  // is only listed under `anthropic.claude-haiku-4-5`.
+  if (model.undated !== model.family) {
+    if (model.profilePrefix) keys.push(`${model.profilePrefix}.${model.undated}`);
+    keys.push(model.undated);
+  }
   return keys;
 }
 

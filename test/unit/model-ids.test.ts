@@ -5,10 +5,13 @@ import { anyModelAllowed, modelAllowed, normalizeModelId } from '../../lambda/mo
 describe('normalizeModelId', () => {
   it('reduces profiles and ARNs to the model, and names the geography', () => {
     const plain = normalizeModelId('anthropic.claude-3-haiku-20240307-v1:0');
-    assert.deepEqual([plain.base, plain.family, plain.versioned, plain.profilePrefix], ['anthropic.claude-3-haiku-20240307-v1:0', 'anthropic.claude-3-haiku', true, undefined]);
+    assert.deepEqual(
+      [plain.base, plain.family, plain.undated, plain.versioned, plain.profilePrefix],
+      ['anthropic.claude-3-haiku-20240307-v1:0', 'anthropic.claude-3-haiku-20240307', 'anthropic.claude-3-haiku', true, undefined],
+    );
     const profile = normalizeModelId('us.anthropic.claude-haiku-4-5-20251001-v1:0');
     assert.equal(profile.profilePrefix, 'us');
-    assert.equal(profile.family, 'anthropic.claude-haiku-4-5');
+    assert.equal(profile.undated, 'anthropic.claude-haiku-4-5');
     const arn = normalizeModelId('arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-2-3b-instruct-v1:0');
     assert.deepEqual([arn.id, arn.profilePrefix, arn.opaque], ['eu.meta.llama3-2-3b-instruct-v1:0', 'eu', false]);
     assert.equal(normalizeModelId('arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0').base, 'amazon.nova-micro-v1:0');
