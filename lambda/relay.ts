@@ -63,7 +63,7 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
     throw error;
   } finally {
     // The invocation must not end before usage is durable; settle() retries and, failing
-    // that, logs a replayable record (lambda/ledger).
+    // that, logs a replayable record (lambda/accounting/ledger.ts).
     if (outcome) {
       await admission.settle(outcome);
       deps.onOutcome?.(call, outcome);

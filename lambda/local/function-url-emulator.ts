@@ -69,8 +69,13 @@ export interface RunningEmulator {
 /** Serve the handler on one port that speaks HTTP/1.1 and prior-knowledge h2c. */
 export async function startFunctionUrlEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   installAwslambdaGlobal();
+  // Invocations still running (e.g. writing usage after the last byte) are awaited by close(),
+  // as Lambda lets an invocation finish after its response has been sent.
+  const inFlight = new Set<Promise<void>>();
   const onRequest = (req: CompatRequest, res: CompatResponse) => {
-    void serve(options, req, res);
+    const invocation = serve(options, req, res);
+    inFlight.add(invocation);
+    void invocation.finally(() => inFlight.delete(invocation));
   };
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, onRequest);
   const h2 = http2.createServer({}, onRequest);
@@ -96,6 +101,8 @@ export async function startFunctionUrlEmulator(options: EmulatorOptions): Promis
     url: `http://${host}:${address.port}`,
     port: address.port,
     close: async () => {
+      // Bounded: an invocation stuck on a silent upstream must not hold the shutdown forever.
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       for (const socket of sockets) socket.destroy();
       h1.closeAllConnections();
       await new Promise<void>((resolve) => front.close(() => resolve()));

@@ -35,6 +35,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RelayUnder
     AWS_ENDPOINT_URL_BEDROCK: fake.url,
     AWS_ENDPOINT_URL_BEDROCK_MANTLE: fake.url,
     POWERTOOLS_LOG_LEVEL: 'ERROR',
+    // EMF lines would flood the test output; tests that check metrics turn them back on.
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...options.env,
   };
   const built = await appFromEnv(env, { credentials: async () => ({ ...FAKE_CREDENTIALS }), ...options.overrides });
