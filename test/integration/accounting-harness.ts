@@ -106,7 +106,7 @@ export async function startAccountingRelay(options: {
   };
   const relay = await startRelay({
     fake: options.fake,
-    env: { RELAY_KEYS_TABLE: options.store.tableName, ...options.env },
+    env: { RELAY_KEYS_TABLE: options.store.tableName, POWERTOOLS_METRICS_DISABLED: 'false', ...options.env },
     overrides: {
       dynamo: dynamo.clients,
       ...(options.clock ? { clock: options.clock } : {}),

@@ -377,8 +377,8 @@ describe('ledger: exact usage and spend per key', () => {
   });
 
   it('the documented usage recipe (docs/examples/usage-report.sh) runs as written', async () => {
-    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'usage-budgets-limits.md'), 'utf8');
-    assert.ok(doc.includes(recipeText('usage-report.sh')), 'docs/usage-budgets-limits.md shows the recipe verbatim');
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    assert.ok(doc.includes(recipeText('usage-report.sh')), 'README.md shows the recipe verbatim');
     const { key } = await createKey(relay.url, { key_alias: 'team-a', max_budget: 10, budget_duration: '30d', rpm_limit: 60 });
     const b = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'for the docs' }] }] });
     await call(relay.url, key, modelPath('anthropic.claude-3-haiku-20240307-v1:0', 'converse'), b);

@@ -1,0 +1,4 @@
+export CLAUDE_CODE_USE_MANTLE=1
+export ANTHROPIC_BEDROCK_MANTLE_BASE_URL="$RELAY_URL/bedrock-mantle/anthropic"
+export AWS_BEARER_TOKEN_BEDROCK="$RELAY_KEY"   # the relay key, not an AWS one
+claude -p "Say hi"
