@@ -1,0 +1,68 @@
+/**
+ * (a) Added latency of a non-streaming Converse: the local server (HTTP/1.1 keep-alive client)
+ * and the Lambda handler called in-process, each against the direct call to the same fake.
+ * Calls are interleaved (direct, local, lambda, rotating who goes first) so that load from
+ * elsewhere on the machine falls on all three alike.
+ */
+import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
+import { converseCall, type BenchContext } from '../lib/context.js';
+import { directDoor, lambdaDoor, probe, relayHttpDoor, type Door } from '../lib/doors.js';
+import { interleave } from '../lib/interleave.js';
+import type { Row, SectionResult } from '../lib/report.js';
+import { difference, summarize, type Summary } from '../lib/stats.js';
+
+const TARGET_P50_MS = 1;
+const TARGET_P99_MS = 3;
+
+export async function latencySection(ctx: BenchContext): Promise<SectionResult> {
+  const warmup = ctx.quick ? 200 : 500;
+  const rounds = ctx.quick ? 600 : 3000;
+  const budgetMs = ctx.quick ? 8_000 : 45_000;
+  const localKey = await keyFor(ctx.key, relayHttpDoor(ctx.relay.url, MASTER_KEY));
+  const lambdaKey = await keyFor(ctx.key, lambdaDoor(ctx.handler, MASTER_KEY));
+  const doors: Door[] = [directDoor(ctx.fake.url), relayHttpDoor(ctx.relay.url, localKey), lambdaDoor(ctx.handler, lambdaKey)];
+  const samples = new Map<string, number[]>(doors.map((door) => [door.name, []]));
+  const failures = new Map<string, number>(doors.map((door) => [door.name, 0]));
+  const call = converseCall();
+  for (const door of doors) await probe(door, call);
+
+  const outcome = await interleave(doors, call, {
+    warmup,
+    rounds,
+    budgetMs,
+    onResponse(door, response, measured) {
+      if (response.status !== 200 || !response.complete) failures.set(door.name, failures.get(door.name)! + 1);
+      else if (measured) samples.get(door.name)!.push(response.endedAt - response.startedAt);
+    },
+    // The fake keeps every request; forget them (not the overrides) so memory stays flat.
+    afterRound: (round) => round % 500 === 0 && ctx.fake.requests.splice(0),
+  });
+  for (const door of doors) door.close();
+
+  const summaries = Object.fromEntries([...samples].map(([name, values]) => [name, summarize(values)])) as Record<string, Summary>;
+  const direct = summaries['direct']!;
+  const rows: Row[] = [];
+  for (const name of ['local server', 'lambda handler']) {
+    const summary = summaries[name]!;
+    const extra = difference(summary, direct);
+    rows.push(
+      { section: 'latency', metric: `Converse p50, ${name}`, unit: 'ms', value: summary.p50, direct: direct.p50, target: `< ${TARGET_P50_MS} ms added`, pass: extra.p50 < TARGET_P50_MS },
+      { section: 'latency', metric: `Converse p90, ${name}`, unit: 'ms', value: summary.p90, direct: direct.p90 },
+      { section: 'latency', metric: `Converse p99, ${name}`, unit: 'ms', value: summary.p99, direct: direct.p99, target: `< ${TARGET_P99_MS} ms added`, pass: extra.p99 < TARGET_P99_MS },
+    );
+  }
+  return {
+    name: 'latency',
+    rows,
+    details: {
+      workload: 'Converse (non-streaming), amazon.nova-micro-v1:0, one call at a time per door, interleaved',
+      key: ctx.key.label,
+      warmup,
+      rounds: outcome.measuredRounds,
+      ...(outcome.cutShort ? { cutShort: `time budget of ${budgetMs / 1000} s reached after ${outcome.measuredRounds} of ${rounds} rounds` } : {}),
+      failures: Object.fromEntries(failures),
+      summariesMs: summaries,
+      addedMs: { 'local server': difference(summaries['local server']!, direct), 'lambda handler': difference(summaries['lambda handler']!, direct) },
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * (c) Throughput with 1, 16 and 128 concurrent clients (autocannon, HTTP/1.1 keep-alive),
+ * relay vs direct. The fake runs in a process of its own so the load generator, the fake and
+ * the relay each have an event loop; on a 2-core machine they still share the cores, which
+ * is the honest condition for a relay that shares its host (Bedrock itself would be remote).
+ */
+import autocannon, { type Result } from 'autocannon';
+import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
+import { converseCall, relayEnv, type BenchContext } from '../lib/context.js';
+import { directDoor, probe, relayHttpDoor } from '../lib/doors.js';
+import { spawnFake, spawnRelay } from '../lib/processes.js';
+import type { Row, SectionResult } from '../lib/report.js';
+
+export interface LoadTarget {
+  readonly name: string;
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export interface LoadFigures {
+  readonly connections: number;
+  readonly requestsPerSecond: number;
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly completed: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly timeouts: number;
+}
+
+export async function load(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadFigures> {
+  const result: Result = await autocannon({
+    url: target.url,
+    method: target.method,
+    headers: { ...target.headers },
+    body: target.body,
+    connections,
+    pipelining: 1,
+    duration: durationSeconds,
+    timeout: 10,
+  });
+  return {
+    connections,
+    requestsPerSecond: Math.round(result.requests.average),
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    completed: result.latency.totalCount,
+    errors: result.errors,
+    non2xx: result.non2xx,
+    timeouts: result.timeouts,
+  };
+}
+
+/** The direct call, signed once: the fake, like AWS, accepts a signature for 15 minutes. */
+export async function signedDirectTarget(fakeUrl: string): Promise<LoadTarget> {
+  const door = directDoor(fakeUrl);
+  const prepared = await door.prepare(converseCall());
+  await probe(door, converseCall());
+  door.close();
+  return { name: 'direct', url: `${fakeUrl}${prepared.path}`, method: prepared.method, headers: prepared.headers, body: prepared.body };
+}
+
+export async function relayTarget(relayUrl: string, key: string): Promise<LoadTarget> {
+  const door = relayHttpDoor(relayUrl, key);
+  const prepared = await door.prepare(converseCall());
+  await probe(door, converseCall());
+  door.close();
+  return { name: 'relay', url: `${relayUrl}${prepared.path}`, method: prepared.method, headers: prepared.headers, body: prepared.body };
+}
+
+export async function throughputSection(ctx: BenchContext): Promise<SectionResult> {
+  const durationSeconds = ctx.quick ? 2 : 10;
+  const levels = [1, 16, 128];
+  const fake = await spawnFake();
+  const relay = await spawnRelay(relayEnv(fake.url));
+  try {
+    const key = await keyFor(ctx.key, relayHttpDoor(relay.url, MASTER_KEY));
+    const targets = [await signedDirectTarget(fake.url), await relayTarget(relay.url, key)];
+    // JIT and connection pools warm before anything is counted.
+    for (const target of targets) await load(target, 16, 1);
+
+    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [] };
+    for (const [index, connections] of levels.entries()) {
+      const order = index % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) {
+        ctx.progress(`throughput: ${target.name}, ${connections} connections, ${durationSeconds} s`);
+        figures[target.name]!.push(await load(target, connections, durationSeconds));
+      }
+    }
+
+    const rows: Row[] = [];
+    for (const [index, connections] of levels.entries()) {
+      const relayFigures = figures['relay']![index]!;
+      const directFigures = figures['direct']![index]!;
+      const failed = relayFigures.errors + relayFigures.non2xx + relayFigures.timeouts;
+      const note = failed > 0 ? `${failed} failed requests through the relay (errors ${relayFigures.errors}, timeouts ${relayFigures.timeouts}, non-2xx ${relayFigures.non2xx})` : undefined;
+      const clients = `${connections} client${connections === 1 ? '' : 's'}`;
+      rows.push(
+        { section: 'throughput', metric: `requests/s, ${clients}`, unit: 'req/s', value: relayFigures.requestsPerSecond, direct: directFigures.requestsPerSecond, note },
+        { section: 'throughput', metric: `latency p50, ${clients}`, unit: 'ms', value: relayFigures.latencyP50Ms, direct: directFigures.latencyP50Ms },
+        { section: 'throughput', metric: `latency p99, ${clients}`, unit: 'ms', value: relayFigures.latencyP99Ms, direct: directFigures.latencyP99Ms },
+      );
+    }
+    return {
+      name: 'throughput',
+      rows,
+      details: {
+        workload: 'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process',
+        key: ctx.key.label,
+        durationSeconds,
+        figures,
+      },
+    };
+  } finally {
+    await relay.stop();
+    await fake.stop();
+  }
+}
