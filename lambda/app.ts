@@ -44,7 +44,7 @@ async function relayWithErrors(deps: AppDeps, request: RelayRequest, sink: Respo
     if (!(thrown instanceof RelayError)) {
       deps.log('error', 'relay failure', { requestId: request.requestId, error: describe(thrown) });
     }
-    if (sink.started || sink.clientGone.aborted) return;
+    if (sink.committed || sink.clientGone.aborted) return;
     const rendered = renderError(error, familyOfPath(request.rawPath), request.requestId);
     await sendPlain(sink, { status: rendered.status, headers: rendered.headers, body: rendered.body });
   }

@@ -154,8 +154,10 @@ async function relayStream(
   } catch (error) {
     const aborted = sink.clientGone.aborted;
     const result = outcomeOf(response.status, meter, aborted, !aborted, started, upstreamLatencyMs, timeToFirstByteMs, bytesOut);
-    // Client gone: nothing to tell it. Upstream broke: end the client's stream abnormally.
+    // Client gone: nothing to tell it. Nothing sent yet: the caller answers a typed error.
+    // Otherwise end the client's stream abnormally, never with a clean, truncated end.
     if (aborted) return result;
+    if (!sink.committed) throw asRelayError(error);
     throw new MidStreamFailure(asRelayError(error), result);
   }
   await sink.end();

@@ -174,8 +174,8 @@ export function withCallTelemetry(app: App, telemetry: CallTelemetry, isRelayPat
       },
       write: (chunk) => sink.write(chunk),
       end: () => sink.end(),
-      get started() {
-        return sink.started;
+      get committed() {
+        return sink.committed;
       },
       get clientGone() {
         return sink.clientGone;

@@ -81,7 +81,9 @@ export async function startFunctionUrlEmulator(options: EmulatorOptions): Promis
   const h2 = http2.createServer({}, onRequest);
   const sockets = new Set<net.Socket>();
   // The HTTP/2 connection preface starts with "PRI * HTTP/2.0"; anything else is HTTP/1.x.
-  const front = net.createServer((socket) => {
+  // noDelay: the response head and the first body bytes are small writes; without it the
+  // second waits for the client's delayed ACK (about 40 ms a request on keep-alive).
+  const front = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.once('readable', () => {

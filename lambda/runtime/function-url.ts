@@ -39,30 +39,32 @@ export function lambdaSink(
   from: PreludeWriter = (stream, prelude) => awslambda.HttpResponseStream.from(stream, prelude),
 ): ResponseSink {
   const gone = new AbortController();
+  let prelude: { statusCode: number; headers: Record<string, string> } | undefined;
   let stream: LambdaResponseStream | undefined;
-  let wrote = false;
   responseStream.on('error', () => gone.abort());
   responseStream.on('close', () => {
     if (!responseStream.writableFinished) gone.abort();
   });
 
-  const opened = (): LambdaResponseStream => {
-    if (!stream) throw new Error('ResponseSink.start() must come first');
+  const committed = (): LambdaResponseStream => {
+    if (stream) return stream;
+    if (!prelude) throw new Error('ResponseSink.start() must come first');
+    stream = from(responseStream, prelude);
     return stream;
   };
 
   return {
-    get started() {
+    get committed() {
       return stream !== undefined;
     },
     clientGone: gone.signal,
     start(statusCode, headers) {
-      stream = from(responseStream, { statusCode, headers: { ...headers } });
+      if (stream) throw new Error('the response has already been committed');
+      prelude = { statusCode, headers: { ...headers } };
     },
     async write(chunk) {
-      const target = opened();
-      wrote = true;
       if (gone.signal.aborted) throw new Error('client gone');
+      const target = committed();
       if (target.write(chunk)) return;
       await new Promise<void>((resolve, reject) => {
         const done = () => {
@@ -79,8 +81,9 @@ export function lambdaSink(
       });
     },
     async end() {
-      const target = opened();
-      if (!wrote) target.write(EMPTY);
+      const fresh = stream === undefined;
+      const target = committed();
+      if (fresh) target.write(EMPTY);
       await new Promise<void>((resolve) => target.end(resolve));
     },
   };

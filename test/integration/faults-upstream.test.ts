@@ -227,19 +227,15 @@ describe('upstream stalling (RELAY_UPSTREAM_TIMEOUT_MS=300)', () => {
   });
 
   // The fake sends status and headers, then nothing. No byte has reached the client yet (the
-  // Function URL prelude goes out with the first body write), so the relay can still answer a
-  // typed error. Today it rethrows as a mid-stream failure and the Function URL answers its
-  // generic 502 {"Message":"Internal Server Error"} with no x-amzn-errortype, which SDKs cannot
-  // type. Marked todo until lambda/relay.ts answers a typed 504 when nothing was written.
+  // Function URL prelude goes out with the first body write), so the relay still answers a
+  // typed error rather than the Function URL's generic 502.
   for (const operation of ['converse', 'converse-stream']) {
-    it(
-      `${operation}, stalled before the first byte: a typed error or a cut stream, promptly`,
-      { todo: 'relay core: a timeout before the first body byte should answer a typed 504 ModelTimeoutException' },
-      async () => {
-        const observed = await observe(relay.url, `/bedrock/model/fake.stall/${operation}`);
-        assertTypedErrorOrCut(observed);
-      },
-    );
+    it(`${operation}, stalled before the first byte: a typed 504, promptly`, async () => {
+      const observed = await observe(relay.url, `/bedrock/model/fake.stall/${operation}`);
+      assertTypedErrorOrCut(observed);
+      assert.equal(observed.status, 504);
+      assert.equal(observed.headers?.['x-amzn-errortype'], 'ModelTimeoutException');
+    });
   }
 
   it('stalled before the first byte: never a hang and never a 2xx', async () => {

@@ -139,8 +139,8 @@ function recordingSink(sink: ResponseSink, exchange: RelayExchange, chunks: Buff
       return sink.write(chunk);
     },
     end: () => sink.end(),
-    get started() {
-      return sink.started;
+    get committed() {
+      return sink.committed;
     },
     get clientGone() {
       return sink.clientGone;
