@@ -5,12 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import { isoSeconds, replyText, stringField, type OperationContext } from './context.js';
 import { chunkFrame, eventFrame } from './eventstream.js';
-import { eventStreamReply, jsonReply, type Reply } from './reply.js';
+import { awsErrorReply, eventStreamReply, jsonReply, type Reply } from './reply.js';
 
 // ── agents ──
 
+// Bedrock's model: sessionId matches [0-9a-zA-Z._:-]+ (and so is always safe in a header).
+const SESSION_ID = /^[0-9a-zA-Z._:-]{2,100}$/;
+
+function invalidSessionId(sessionId: string): Reply | undefined {
+  return SESSION_ID.test(sessionId) ? undefined : awsErrorReply(400, 'ValidationException', '1 validation error detected: Value at \'sessionId\' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-zA-Z._:-]+');
+}
+
 export function invokeAgent(ctx: OperationContext): Reply {
   const sessionId = ctx.params['sessionId'] ?? '';
+  const invalid = invalidSessionId(sessionId);
+  if (invalid) return invalid;
   const memoryId = stringField(ctx.json, 'memoryId');
   return eventStreamReply(
     ctx.replyChunks.map((text) => chunkFrame(text)),
@@ -23,6 +32,8 @@ export function invokeAgent(ctx: OperationContext): Reply {
 }
 
 export function invokeInlineAgent(ctx: OperationContext): Reply {
+  const invalid = invalidSessionId(ctx.params['sessionId'] ?? '');
+  if (invalid) return invalid;
   return eventStreamReply(
     ctx.replyChunks.map((text) => chunkFrame(text)),
     { 'x-amzn-bedrock-agent-content-type': 'application/json', 'x-amz-bedrock-agent-session-id': ctx.params['sessionId'] ?? '' },
