@@ -147,8 +147,10 @@ async function relayStream(
   };
   try {
     for await (const chunk of response.body) {
+      // The write starts before the meter looks at the chunk, so metering never delays a byte.
+      const written = emit(filter ? filter.transform(chunk) : chunk);
       meter?.observe(chunk);
-      await emit(filter ? filter.transform(chunk) : chunk);
+      await written;
     }
     if (filter) await emit(filter.flush());
   } catch (error) {
