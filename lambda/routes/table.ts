@@ -128,6 +128,18 @@ function agentRuntime(
   };
 }
 
+/** A compatible API on bedrock-runtime: model in the JSON body, SSE when it asks to stream. */
+function runtimeCompat(operation: string, template: string, family: ApiFamily, docPage: string): RouteSpec {
+  return runtime(operation, 'POST', template, {
+    family,
+    stream: 'sse-when-requested',
+    model: { from: 'body' },
+    // These APIs authorise as the native inference actions (streaming or not, by the body).
+    iamActions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+    source: `${RUNTIME_COMPAT_DOC}/${docPage}`,
+  });
+}
+
 const MODEL = { modelId: 'model' } as const;
 const PATH_MODEL = { from: 'path', label: 'modelId' } as const;
 const BODY_MODEL = { from: 'body' } as const;
@@ -173,26 +185,10 @@ export const ROUTES: readonly RouteSpec[] = [
   runtime('ListAsyncInvokes', 'GET', '/async-invoke', { iamActions: ['bedrock:ListAsyncInvokes'] }),
 
   // ── bedrock-runtime: compatible APIs (no Smithy model) ──
-  runtime('AnthropicMessages', 'POST', '/anthropic/v1/messages', {
-    family: 'anthropic', stream: 'sse-when-requested', model: BODY_MODEL,
-    iamActions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-    source: `${RUNTIME_COMPAT_DOC}/inference-messages-api.html`,
-  }),
-  runtime('OpenAIChatCompletions', 'POST', '/openai/v1/chat/completions', {
-    family: 'openai', stream: 'sse-when-requested', model: BODY_MODEL,
-    iamActions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-    source: `${RUNTIME_COMPAT_DOC}/inference-chat-completions.html`,
-  }),
-  runtime('OpenAIResponses', 'POST', '/openai/v1/responses', {
-    family: 'openai', stream: 'sse-when-requested', model: BODY_MODEL,
-    iamActions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-    source: `${RUNTIME_COMPAT_DOC}/inference-responses-api.html`,
-  }),
-  runtime('ChatCompletions', 'POST', '/v1/chat/completions', {
-    family: 'openai', stream: 'sse-when-requested', model: BODY_MODEL,
-    iamActions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-    source: `${RUNTIME_COMPAT_DOC}/inference-chat-completions.html`,
-  }),
+  runtimeCompat('AnthropicMessages', '/anthropic/v1/messages', 'anthropic', 'inference-messages-api.html'),
+  runtimeCompat('OpenAIChatCompletions', '/openai/v1/chat/completions', 'openai', 'inference-chat-completions.html'),
+  runtimeCompat('OpenAIResponses', '/openai/v1/responses', 'openai', 'inference-responses-api.html'),
+  runtimeCompat('ChatCompletions', '/v1/chat/completions', 'openai', 'inference-chat-completions.html'),
 
   // ── bedrock control plane: read-only discovery only ──
   {
