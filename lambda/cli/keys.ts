@@ -1,10 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KeyApiError, StoreUnavailableError } from '../keys/errors.js';
+import { KeyApiError } from '../keys/errors.js';
 import { KeyManagement } from '../keys/management.js';
 import { tokenFromIdentifier } from '../keys/secrets.js';
 import type { JsonValue } from '../keys/types.js';
 import { CliError, EXIT, type CliCommand, type CliIo } from './io.js';
-import { openStoreTarget, type StoreTarget } from './target.js';
+import { withStoreTarget, type StoreTarget } from './target.js';
 
 export const KEYS_HELP = `relay keys <command> [options]
 
@@ -96,21 +96,8 @@ export const runKeys: CliCommand = async (args, io) => {
   const action = ACTIONS[command];
   if (!action) throw new CliError(`Unknown command "keys ${command}".\n\n${KEYS_HELP}`, EXIT.usage);
 
-  const target = await openStoreTarget({ dataDir: values['data-dir'], table: values.table, stack: values.stack, region: values.region }, io);
-  try {
-    const result = await action({ values, positionals: rest, target, management: new KeyManagement({ store: target.store }) });
-    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-    return EXIT.ok;
-  } catch (error) {
-    if (error instanceof KeyApiError) {
-      io.stderr(`${JSON.stringify({ error: { message: error.message, type: error.type, param: error.param, code: String(error.status) } }, null, 2)}\n`);
-      return EXIT.refused;
-    }
-    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message} (store: ${target.description})`, EXIT.unavailable);
-    throw error;
-  } finally {
-    await target.close();
-  }
+  const options = { dataDir: values['data-dir'], table: values.table, stack: values.stack, region: values.region };
+  return withStoreTarget(options, io, (target) => action({ values, positionals: rest, target, management: new KeyManagement({ store: target.store }) }));
 };
 
 interface ActionContext {

@@ -1,6 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resolve } from 'node:path';
+import { KeyApiError, StoreUnavailableError } from '../keys/errors.js';
 import { KeyStore } from '../keys/store.js';
 import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
 import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';
@@ -97,5 +98,33 @@ async function tableFromStack(stack: string, region: string | undefined): Promis
     throw new CliError(`Could not read stack ${stack}: ${(error as Error).message}`, EXIT.unavailable);
   } finally {
     client.destroy();
+  }
+}
+
+/**
+ * Opens the store the options name, runs one command against it and prints its JSON answer.
+ * Key-API refusals print LiteLLM's error shape (exit 1); an unreachable store exits 3. With
+ * `command`, any other failure is reported as the store not being readable by that command.
+ */
+export async function withStoreTarget(
+  options: TargetOptions,
+  io: CliIo,
+  work: (target: StoreTarget) => Promise<unknown>,
+  command?: string,
+): Promise<number> {
+  const target = await openStoreTarget(options, io);
+  try {
+    io.stdout(`${JSON.stringify(await work(target), null, 2)}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof KeyApiError) {
+      io.stderr(`${JSON.stringify({ error: { message: error.message, type: error.type, param: error.param, code: String(error.status) } }, null, 2)}\n`);
+      return EXIT.refused;
+    }
+    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message} (store: ${target.description})`, EXIT.unavailable);
+    if (command) throw new CliError(`${command}: the store could not be read (${(error as Error).name}; store: ${target.description})`, EXIT.unavailable);
+    throw error;
+  } finally {
+    await target.close();
   }
 }

@@ -1,9 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Leases, RateWindows } from '../accounting/limits.js';
 import { UsageReports } from '../accounting/report.js';
-import { KeyApiError, StoreUnavailableError } from '../keys/errors.js';
 import { CliError, EXIT, type CliCommand } from './io.js';
-import { openStoreTarget } from './target.js';
+import { withStoreTarget } from './target.js';
 
 export const USAGE_HELP = `relay usage (--key <key|token> | --alias A | --master) [--start YYYY-MM-DD] [--end YYYY-MM-DD]
 
@@ -44,21 +43,15 @@ export const runUsage: CliCommand = async (args, io) => {
   const named = [values.key !== undefined, values.alias !== undefined, values.master === true].filter(Boolean).length;
   if (named !== 1) throw new CliError(`relay usage: name the key with exactly one of --key, --alias or --master.\n\n${USAGE_HELP}`, EXIT.usage);
 
-  const target = await openStoreTarget({ dataDir: values['data-dir'], table: values.table, stack: values.stack, region: values.region }, io);
-  try {
-    const deps = { doc: target.doc, table: target.store.tableName, clock: Date.now };
-    const reports = new UsageReports({ ...deps, store: target.store, windows: new RateWindows(deps), leases: new Leases(deps) });
-    const report = await reports.usageFor({ key: values.master ? 'master' : values.key, alias: values.alias }, { start: values.start, end: values.end });
-    io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-    return EXIT.ok;
-  } catch (error) {
-    if (error instanceof KeyApiError) {
-      io.stderr(`${JSON.stringify({ error: { message: error.message, type: error.type, param: error.param, code: String(error.status) } }, null, 2)}\n`);
-      return EXIT.refused;
-    }
-    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message} (store: ${target.description})`, EXIT.unavailable);
-    throw new CliError(`relay usage: the store could not be read (${(error as Error).name}; store: ${target.description})`, EXIT.unavailable);
-  } finally {
-    await target.close();
-  }
+  const options = { dataDir: values['data-dir'], table: values.table, stack: values.stack, region: values.region };
+  return withStoreTarget(
+    options,
+    io,
+    (target) => {
+      const deps = { doc: target.doc, table: target.store.tableName, clock: Date.now };
+      const reports = new UsageReports({ ...deps, store: target.store, windows: new RateWindows(deps), leases: new Leases(deps) });
+      return reports.usageFor({ key: values.master ? 'master' : values.key, alias: values.alias }, { start: values.start, end: values.end });
+    },
+    'relay usage',
+  );
 };
