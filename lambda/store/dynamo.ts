@@ -31,6 +31,9 @@ export function createDynamoClients(options: DynamoClientOptions = {}): DynamoCl
     requestHandler: {
       connectionTimeout: options.connectionTimeoutMs ?? 1_000,
       requestTimeout: options.requestTimeoutMs ?? 3_000,
+      // Without it the handler only logs a warning when requestTimeout passes and keeps waiting:
+      // a silent store would hang the call instead of failing closed.
+      throwOnRequestTimeout: true,
     },
   });
   const doc = DynamoDBDocumentClient.from(client, {
