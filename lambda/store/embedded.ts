@@ -1,15 +1,18 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { createDynamoClients, LOCAL_CREDENTIALS, type DynamoClients } from './dynamo.js';
+import type { EmbeddedWorkerData, FromEmbeddedWorker, ToEmbeddedWorker, WorkerError } from './embedded-worker.js';
 import { LOCAL_TABLE_NAME } from './schema.js';
 import { createTableIfMissing } from './table.js';
 
 /**
- * The local key store: an in-process dynalite (DynamoDB's API on LevelDB) on 127.0.0.1, so the
- * relay runs the very same DynamoDB code locally as in AWS. Persisted under the data dir.
+ * The local key store: dynalite (DynamoDB's API on LevelDB) on 127.0.0.1, so the relay runs the
+ * very same DynamoDB code locally as in AWS. Persisted under the data dir. dynalite runs in a
+ * worker thread of this process (embedded-worker.ts): every relayed call with a virtual key
+ * writes to the store, and on its own event loop that work uses another core instead of
+ * queueing between the relay's requests.
  */
 export interface EmbeddedDynamo {
   readonly endpoint: string;
@@ -39,12 +42,6 @@ export class DataDirLockedError extends Error {
   }
 }
 
-type DynaliteFactory = (options: {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => Server;
 interface LevelLike {
   open(): Promise<void>;
   close(): Promise<void>;
@@ -52,8 +49,31 @@ interface LevelLike {
 type LevelConstructor = new (location: string, options?: { valueEncoding?: string }) => LevelLike;
 
 const requireHere = createRequire(import.meta.url);
-// dynalite ships no type declarations; this is the part of its API used here.
-const dynalite = requireHere('dynalite') as DynaliteFactory;
+
+/**
+ * The worker's first lines (plain JS, so they need no loader): import the TypeScript entry, and
+ * where this Node does not carry the main thread's tsx hooks into workers (Node 20 does not, and
+ * `bin/relay.mjs` registers tsx through its API, which no worker inherits), import it through
+ * tsx's API instead.
+ */
+const WORKER_BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+const { entry, tsxApi } = workerData.boot;
+import(entry).catch(async (error) => {
+  if (error?.code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !tsxApi) throw error;
+  const { tsImport } = await import(tsxApi);
+  await tsImport(entry, entry);
+});
+`;
+const WORKER_ENTRY = new URL('./embedded-worker.ts', import.meta.url).href;
+
+function tsxApiUrl(): string | undefined {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    return undefined;
+  }
+}
 
 export const EMBEDDED_REGION = 'us-east-1';
 
@@ -69,22 +89,74 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
     await mkdir(path, { recursive: true });
     await assertNotLocked(path, options.dataDir);
   }
-  const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  const tsxApi = tsxApiUrl();
+  const workerData: EmbeddedWorkerData & { boot: { entry: string; tsxApi?: string } } = {
+    embeddedDynamo: true,
+    ...(path ? { path } : {}),
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    boot: { entry: WORKER_ENTRY, ...(tsxApi ? { tsxApi } : {}) },
+  };
+  const worker = new Worker(WORKER_BOOTSTRAP, { eval: true, name: 'embedded-dynamodb', workerData });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  let listening: { address: string; port: number };
+  try {
+    listening = await new Promise((resolve, reject) => {
+      const settle = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      const onMessage = (message: FromEmbeddedWorker) => {
+        if (message.type === 'listening') {
+          settle();
+          resolve(message);
+        } else if (message.type === 'listen-failed') {
+          settle();
+          reject(fromWorkerError(message.error));
+        }
+      };
+      const onError = (error: Error) => {
+        settle();
+        reject(error);
+      };
+      const onExit = (code: number) => {
+        settle();
+        reject(new Error(`The embedded DynamoDB thread exited (code ${code}) before it listened`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
     });
-  });
-  const { address, port } = server.address() as AddressInfo;
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+  const { address, port } = listening;
   const endpoint = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   const clients = createDynamoClients({ endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       clients.client.destroy();
-      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      // dynalite closes its server (after open connections) and LevelDB; a thread that has
+      // already ended has nothing left to close.
+      const closed = new Promise<WorkerError | undefined>((resolve) => {
+        const onMessage = (message: FromEmbeddedWorker) => {
+          if (message.type !== 'closed') return;
+          worker.off('message', onMessage);
+          resolve(message.error);
+        };
+        worker.on('message', onMessage);
+        void exited.then(() => {
+          worker.off('message', onMessage);
+          resolve(undefined);
+        });
+      });
+      worker.postMessage({ type: 'stop' } satisfies ToEmbeddedWorker);
+      const error = await closed;
+      await worker.terminate();
+      if (error) throw fromWorkerError(error);
     })());
   try {
     await createTableIfMissing(clients.client, tableName);
@@ -93,6 +165,14 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
     throw error;
   }
   return { endpoint, tableName, region: EMBEDDED_REGION, clients, stop };
+}
+
+function fromWorkerError(from: WorkerError): Error {
+  const { name, message, stack, ...fields } = from;
+  const error = Object.assign(new Error(message), fields);
+  error.name = name;
+  if (stack !== undefined) error.stack = stack;
+  return error;
 }
 
 /**
