@@ -11,6 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 export interface EmbeddedWorkerData {
   readonly embeddedDynamo: true;
+  /** dynalite's main file, as the starting thread resolves it. */
+  readonly dynalite: string;
   /** The LevelDB directory; absent for an in-memory store. */
   readonly path?: string;
   readonly host: string;
@@ -63,7 +65,7 @@ if (parentPort && data?.embeddedDynamo === true) {
   const port = parentPort;
   const post = (message: FromEmbeddedWorker) => port.postMessage(message);
   // dynalite ships no type declarations; this is the part of its API used here.
-  const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
+  const dynalite = createRequire(data.dynalite)(data.dynalite) as DynaliteFactory;
   const server = dynalite({ ...(data.path ? { path: data.path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 
   const onListenError = (error: Error) => post({ type: 'listen-failed', error: toWorkerError(error) });

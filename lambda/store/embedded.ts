@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createDynamoClients, LOCAL_CREDENTIALS, type DynamoClients } from './dynamo.js';
 import type { EmbeddedWorkerData, FromEmbeddedWorker, ToEmbeddedWorker, WorkerError } from './embedded-worker.js';
@@ -51,25 +52,25 @@ type LevelConstructor = new (location: string, options?: { valueEncoding?: strin
 const requireHere = createRequire(import.meta.url);
 
 /**
- * The worker's first lines (plain JS, so they need no loader): import the TypeScript entry, and
- * where this Node does not carry the main thread's tsx hooks into workers (Node 20 does not, and
- * `bin/relay.mjs` registers tsx through its API, which no worker inherits), import it through
- * tsx's API instead.
+ * The worker's first lines (plain JS, so they need no loader): import the TypeScript entry, or,
+ * where the thread has no TypeScript loader (Node 20 does not carry the main thread's
+ * `--import tsx` hooks into workers, and `bin/relay.mjs` registers tsx through its API, which no
+ * worker inherits), load it through tsx's CommonJS API, which hooks this thread only.
  */
 const WORKER_BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
-const { entry, tsxApi } = workerData.boot;
-import(entry).catch(async (error) => {
-  if (error?.code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !tsxApi) throw error;
-  const { tsImport } = await import(tsxApi);
-  await tsImport(entry, entry);
+const { entry, entryPath, tsxCjsApi } = workerData.boot;
+import(entry).catch((error) => {
+  if (error?.code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !tsxCjsApi) throw error;
+  require(tsxCjsApi).register();
+  require(entryPath);
 });
 `;
-const WORKER_ENTRY = new URL('./embedded-worker.ts', import.meta.url).href;
+const WORKER_ENTRY = new URL('./embedded-worker.ts', import.meta.url);
 
-function tsxApiUrl(): string | undefined {
+function resolveOrUndefined(specifier: string): string | undefined {
   try {
-    return import.meta.resolve('tsx/esm/api');
+    return requireHere.resolve(specifier);
   } catch {
     return undefined;
   }
@@ -89,13 +90,14 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
     await mkdir(path, { recursive: true });
     await assertNotLocked(path, options.dataDir);
   }
-  const tsxApi = tsxApiUrl();
-  const workerData: EmbeddedWorkerData & { boot: { entry: string; tsxApi?: string } } = {
+  const tsxCjsApi = resolveOrUndefined('tsx/cjs/api');
+  const workerData: EmbeddedWorkerData & { boot: { entry: string; entryPath: string; tsxCjsApi?: string } } = {
     embeddedDynamo: true,
+    dynalite: requireHere.resolve('dynalite'),
     ...(path ? { path } : {}),
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
-    boot: { entry: WORKER_ENTRY, ...(tsxApi ? { tsxApi } : {}) },
+    boot: { entry: WORKER_ENTRY.href, entryPath: fileURLToPath(WORKER_ENTRY), ...(tsxCjsApi ? { tsxCjsApi } : {}) },
   };
   const worker = new Worker(WORKER_BOOTSTRAP, { eval: true, name: 'embedded-dynamodb', workerData });
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
