@@ -168,9 +168,14 @@ export async function call(url: string, key: string, path: string, body: string,
 }
 
 /**
- * Waits until `count` calls with this key alias have finished settling (their log line is
- * written after the ledger): the client may see its last byte before the invocation has ended.
+ * Waits until the relay has no invocation running, so every call it answered is settled (its
+ * ledger writes done: RelayUnderTest.idle), then checks that at least `count` calls by this key
+ * alias were seen, so a test that miscounts its calls fails here rather than asserting on a
+ * store its calls never reached. Counting log lines is not a wait: refused calls log a line too,
+ * and a line says nothing about calls still running.
  */
-export async function settled(relay: AccountingRelay, keyAlias: string, count: number, timeoutMs = 10_000): Promise<void> {
-  await waitFor(() => (relay.logs.filter((l) => l.message === 'relay-call' && l.fields.keyAlias === keyAlias).length >= count ? true : undefined), timeoutMs);
+export async function settled(relay: AccountingRelay, keyAlias: string, count: number, timeoutMs = 60_000): Promise<void> {
+  await relay.relay.idle(timeoutMs);
+  const seen = relay.logs.filter((l) => l.message === 'relay-call' && l.fields.keyAlias === keyAlias).length;
+  if (seen < count) throw new Error(`expected at least ${count} calls by ${keyAlias}, the relay saw ${seen}`);
 }
