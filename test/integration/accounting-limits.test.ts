@@ -13,7 +13,7 @@ import { windowOf } from '../../lambda/accounting/items.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { runtimeClient } from '../support/clients.js';
 import { expectedConverseUsage, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
-import { admin, call, createKey, settled, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
+import { admin, call, createKey, settled, startAccountingRelay, waitFor, type AccountingRelay } from './accounting-harness.js';
 import { manualClock } from './keys-harness.js';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
@@ -160,7 +160,11 @@ describe('rate and concurrency limits across two relay instances', () => {
     const running = await openStream(a, key);
     for (let i = 0; i < 3; i++) {
       clock.advance(LEASE_TTL_MS / 2);
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      // Renewal runs on a real-time timer: wait until it has stored an expiry from the moved clock.
+      await waitFor(async () => {
+        const leases = Object.values((await crashed.readLeases(token)) ?? {});
+        return leases.length === 1 && leases[0] === clock() + LEASE_TTL_MS ? true : undefined;
+      }, 30_000);
     }
     assert.equal((await converse(b, key)).status, 429, 'the running call still holds the slot');
     await running.done;

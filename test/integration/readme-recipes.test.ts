@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { rawRequest } from '../support/clients.js';
 import {
@@ -106,18 +105,15 @@ describe('README "Clients" recipes, with a virtual key', () => {
     mantle.reset();
   });
   // The ledger settles a call after its last byte reached the client, so a recipe can exit
-  // first: wait until every call so far is recorded, before the next test or the store stops.
+  // first: wait until every invocation has ended (each ends once its call is recorded), before
+  // the next test or the store stops.
   let callsSoFar = 0;
   afterEach(async () => {
     callsSoFar += runtime.requests.length + mantle.requests.length;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const usage = await rawRequest(keyed.url, 'GET', '/key/usage?key_alias=readme-clients', { authorization: `Bearer ${TEST_MASTER_KEY}` });
-      const totals = (JSON.parse(usage.body.toString('utf8')) as { totals?: { requests?: number } }).totals;
-      if ((totals?.requests ?? 0) >= callsSoFar) break;
-      assert.ok(Date.now() < deadline, `the ledger records ${callsSoFar} calls (has ${totals?.requests ?? 0})`);
-      await delay(20);
-    }
+    await keyed.idle();
+    const usage = await rawRequest(keyed.url, 'GET', '/key/usage?key_alias=readme-clients', { authorization: `Bearer ${TEST_MASTER_KEY}` });
+    const totals = (JSON.parse(usage.body.toString('utf8')) as { totals?: { requests?: number } }).totals;
+    assert.ok((totals?.requests ?? 0) >= callsSoFar, `the ledger records ${callsSoFar} calls (has ${totals?.requests ?? 0})`);
   });
 
   const clientEnv = () => ({ RELAY_URL: keyed.url, RELAY_KEY: key });

@@ -22,7 +22,7 @@ import { LOCAL_CREDENTIALS } from '../../lambda/store/dynamo.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
-import { admin, call, waitFor, type LogLine } from './accounting-harness.js';
+import { admin, call, type LogLine } from './accounting-harness.js';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const CONVERSE = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'at rest' }] }], inferenceConfig: { maxTokens: 12 } });
@@ -179,7 +179,9 @@ describe('keys at rest', () => {
     assert.equal((await call(relay.url, toRegenerate.key, path, CONVERSE)).status, 401);
     assert.equal((await call(relay.url, `sk-${'A'.repeat(43)}`, path, CONVERSE, { 'x-api-key': `sk-${'B'.repeat(43)}` })).status, 401);
     expectedLines += 3;
-    await waitFor(() => (logs.filter((l) => l.message === 'relay-call').length >= expectedLines ? true : undefined), 10_000);
+    // Every call settled (ledger written) before the scan below reads the table.
+    await relay.idle();
+    assert.equal(logs.filter((l) => l.message === 'relay-call').length, expectedLines);
 
     const deleted = await admin(relay.url, 'POST', '/key/delete', { keys: [toDelete.token] });
     assert.equal(deleted.status, 200, JSON.stringify(deleted.json));
