@@ -85,8 +85,3 @@ export interface AdmissionControl {
   /** Throws a RelayError (403, 429…) to refuse the call; nothing goes upstream then. */
   admit(call: CallContext): Promise<Admission>;
 }
-
-/** Lets everything through and records nothing: the master key's admission, and the core's default. */
-export const OPEN_ADMISSION: AdmissionControl = {
-  admit: async () => ({ settle: async () => undefined }),
-};
