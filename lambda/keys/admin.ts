@@ -57,11 +57,6 @@ const BUILT_IN_ROUTES: readonly AdminRoute[] = [
   { method: 'POST', path: /^\/key\/unblock$/, handle: ({ management, body }) => management.setBlocked(body ?? {}, false) },
 ];
 
-/** Is this path the admin API's (so the app routes it here rather than to Bedrock)? */
-export function isAdminPath(path: string): boolean {
-  return path === '/key' || path.startsWith('/key/');
-}
-
 /**
  * The LiteLLM-compatible key management API. Authenticates the master key itself (from
  * `Authorization: Bearer` or `x-api-key`), so the app only forwards the request. Errors use
