@@ -28,7 +28,6 @@ export interface RelayDeps {
   /** Rewrites discovery answers to what the principal may see (issue 8); bytes pass through otherwise. */
   readonly filterDiscovery?: (call: CallContext, status: number, body: Buffer) => Buffer;
   readonly clock?: () => Date;
-  readonly onOutcome?: (call: CallContext | undefined, outcome: CallOutcome, error?: RelayError) => void;
 }
 
 /**
@@ -64,10 +63,7 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
   } finally {
     // The invocation must not end before usage is durable; settle() retries and, failing
     // that, logs a replayable record (lambda/accounting/ledger.ts).
-    if (outcome) {
-      await admission.settle(outcome);
-      deps.onOutcome?.(call, outcome);
-    }
+    if (outcome) await admission.settle(outcome);
   }
 }
 
