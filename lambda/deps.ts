@@ -82,7 +82,6 @@ export async function appFromEnv(
     meter: createMeter,
     // Asks Bedrock for usage on streamed chat completions that did not (lambda/metering/include-usage.ts).
     prepareBody: prepareRequestBody,
-    clock: () => new Date(clock()),
     log,
   };
   const price = prices.priceCall.bind(prices);

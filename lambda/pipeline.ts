@@ -30,8 +30,6 @@ export interface CallContext {
   readonly principal: Principal;
   /** The model the call targets (decoded path label or the JSON body's `model`), if any. */
   readonly model?: string;
-  /** When the relay received the request. */
-  readonly receivedAt: Date;
 }
 
 /** Token counts as Bedrock reports them; absent fields were not reported. */

@@ -27,7 +27,6 @@ export interface RelayDeps {
   readonly prepareBody?: (match: MatchedRoute, body: Buffer) => PreparedBody;
   /** Rewrites discovery answers to what the principal may see (issue 8); bytes pass through otherwise. */
   readonly filterDiscovery?: (call: CallContext, status: number, body: Buffer) => Buffer;
-  readonly clock?: () => Date;
 }
 
 /**
@@ -37,14 +36,12 @@ export interface RelayDeps {
  * abnormally so the client's SDK raises instead of seeing a truncated, complete-looking body.
  */
 export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: ResponseSink): Promise<void> {
-  const now = deps.clock ?? (() => new Date());
-  const receivedAt = now();
   const match = deps.matcher.match(request.method, request.rawPath, request.rawQueryString);
   if (match.route.unsupported) throw new RelayError(400, 'ValidationException', match.route.unsupported);
 
   const principal = await deps.authenticate(credentialFrom(request.headers));
   const model = modelOf(match, request.body);
-  const call: CallContext = { request, match, principal, model, receivedAt };
+  const call: CallContext = { request, match, principal, model };
   const admission = await deps.admission.admit(call);
 
   const started = performance.now();

@@ -166,7 +166,6 @@ describe('createMeter', () => {
     request: { method, rawPath: path, rawQueryString: '', headers: {}, body: Buffer.alloc(0), requestId: 'r1' },
     match: new RouteMatcher().match(method, path, ''),
     principal: { kind: 'master' },
-    receivedAt: new Date(0),
   });
 
   it('chooses by the matched route and never lets an error escape', () => {

@@ -29,7 +29,6 @@ function call(method: string, target: string, options: CallOptions = {}): CallCo
     match,
     principal: { kind: 'master' },
     model,
-    receivedAt: new Date(0),
   };
 }
 
