@@ -1,7 +1,8 @@
 import { credentialFrom, secretsEqual } from '../auth/principal.js';
 import { KeyApiError, StoreUnavailableError } from './errors.js';
 import { KeyManagement, type KeyManagementDeps } from './management.js';
-import type { JsonValue } from './types.js';
+import { hashSecret, tokenFromIdentifier } from './secrets.js';
+import { isExpired, systemClock, type JsonValue, type KeyRecord } from './types.js';
 
 /** What the app hands over for a /key/* request (lower-cased header names). */
 export interface AdminRequest {
@@ -20,7 +21,7 @@ export interface AdminResponse {
 }
 
 export interface AdminDeps extends KeyManagementDeps {
-  /** The master key (constant-time compared); only it may call the admin API. */
+  /** The master key (constant-time compared); only it may call the admin API (a virtual key may read its own info). */
   readonly masterKey: () => Promise<string>;
   /** Extra admin routes (issue 4 adds GET /key/usage here). Tried before the built-in ones. */
   readonly extraRoutes?: readonly AdminRoute[];
@@ -58,16 +59,21 @@ const BUILT_IN_ROUTES: readonly AdminRoute[] = [
 ];
 
 /**
- * The LiteLLM-compatible key management API. Authenticates the master key itself (from
- * `Authorization: Bearer` or `x-api-key`), so the app only forwards the request. Errors use
- * LiteLLM's shape: {"error": {"message", "type", "param", "code": "<status>"}}.
+ * The LiteLLM-compatible key management API. Authenticates the caller itself (from
+ * `Authorization: Bearer` or `x-api-key`), so the app only forwards the request: the master key
+ * may do everything; a valid virtual key may read its own /key/info and gets 403 for the rest
+ * (as in LiteLLM); anything else is 401. Errors use LiteLLM's shape:
+ * {"error": {"message", "type", "param", "code": "<status>"}}.
  */
 export async function handleAdminRequest(request: AdminRequest, deps: AdminDeps): Promise<AdminResponse> {
   try {
-    // Nothing about the API, not even which paths exist, is told to callers without the master key.
-    await requireMasterKey(request, deps);
-    const routes = [...(deps.extraRoutes ?? []), ...BUILT_IN_ROUTES];
+    const caller = await authenticateCaller(request, deps);
     const method = request.method.toUpperCase();
+    // A virtual key may read its own info (LiteLLM's GET /key/info with no key, or its own) and
+    // nothing else; it is told no more than that, not even which other paths exist.
+    if (caller.kind === 'virtual-key') return json(200, await selfInfo(request, method, caller.token, deps));
+
+    const routes = [...(deps.extraRoutes ?? []), ...BUILT_IN_ROUTES];
     let matched: { route: AdminRoute; pathParam?: string } | undefined;
     let otherMethod = false;
     for (const route of routes) {
@@ -94,7 +100,17 @@ export async function handleAdminRequest(request: AdminRequest, deps: AdminDeps)
   }
 }
 
-async function requireMasterKey(request: AdminRequest, deps: AdminDeps): Promise<void> {
+type Caller = { readonly kind: 'master' } | { readonly kind: 'virtual-key'; readonly token: string };
+
+/** Longer than any key or master key we issue; bounds the hashing work a request can ask for. */
+const MAX_CREDENTIAL_LENGTH = 512;
+
+/**
+ * The master key, or a usable virtual key: 401 when the credential is missing, unknown or
+ * expired (it is no key at all), 403 when it is a key that is blocked. A virtual key is looked
+ * up by the hash of the secret presented (never accepted as a token: tokens are not secret).
+ */
+async function authenticateCaller(request: AdminRequest, deps: AdminDeps): Promise<Caller> {
   const credential = credentialFrom(request.headers);
   if (!credential) throw new KeyApiError(401, 'auth_error', 'Authentication Error: the key management API needs the master key ("Authorization: Bearer <master key>").');
   let master: string;
@@ -103,9 +119,36 @@ async function requireMasterKey(request: AdminRequest, deps: AdminDeps): Promise
   } catch (error) {
     throw new StoreUnavailableError('master key', error);
   }
-  if (!secretsEqual(credential, master)) {
-    throw new KeyApiError(401, 'auth_error', 'Authentication Error: only the master key may call the key management API.');
+  if (secretsEqual(credential, master)) return { kind: 'master' };
+
+  const notAKey = () => new KeyApiError(401, 'auth_error', 'Authentication Error: the API key is not valid; the key management API needs the master key.');
+  if (credential.length > MAX_CREDENTIAL_LENGTH) throw notAKey();
+  const token = hashSecret(credential);
+  let record: KeyRecord | undefined;
+  try {
+    const load = () => deps.store.getByHash(token);
+    // The relay's own cache: a flood of made-up keys costs a read per key per few seconds, not per request.
+    record = deps.cache ? await deps.cache.getOrLoad(token, load) : await load();
+  } catch (error) {
+    throw new StoreUnavailableError('key lookup', error);
   }
+  if (!record) throw notAKey();
+  if (isExpired(record, (deps.clock ?? systemClock)())) throw new KeyApiError(401, 'auth_error', `Authentication Error: the API key expired at ${record.expires}.`);
+  if (record.blocked) throw new KeyApiError(403, 'auth_error', 'The API key is blocked.');
+  return { kind: 'virtual-key', token };
+}
+
+/** GET /key/info for the calling key itself; every other admin request from a virtual key is 403. */
+async function selfInfo(request: AdminRequest, method: string, token: string, deps: AdminDeps): Promise<JsonValue> {
+  if (method !== 'GET' || request.path !== '/key/info') {
+    throw new KeyApiError(403, 'auth_error', 'Only the master key may call the key management API; a key may read its own info with GET /key/info.');
+  }
+  const asked = request.query.get('key');
+  if (asked !== null && tokenFromIdentifier(asked) !== token) {
+    // Whether the other key exists is not said either.
+    throw new KeyApiError(403, 'auth_error', "You are not allowed to access this key's info: a key may read only its own.", 'key');
+  }
+  return new KeyManagement(deps).info(token);
 }
 
 function decodePathParam(raw: string): string {

@@ -81,13 +81,54 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
     return result.json;
   }
 
-  it('requires the master key, compared exactly', async () => {
+  it('requires the master key, compared exactly: no key or an invalid one 401, a valid virtual key 403', async () => {
     expectError(await api('POST', '/key/generate', {}, null), 401, null);
     expectError(await api('GET', '/key/list', undefined, `${MASTER}x`), 401);
-    const { key } = await generate();
-    expectError(await api('GET', '/key/list', undefined, key as string), 401);
+    const { key, token } = await generate();
+    expectError(await api('GET', '/key/list', undefined, key as string), 403);
+    for (const [method, path] of [['POST', '/key/generate'], ['POST', '/key/block'], ['GET', '/key/nowhere'], ['POST', '/key/info']] as const) {
+      const refused = await api(method, path, method === 'POST' ? { key: token } : undefined, key as string);
+      expectError(refused, 403);
+      assert.equal((refused.json.error as Json).type, 'auth_error');
+    }
+    // A token is not a credential: it is shown by /key/list and is no secret.
+    expectError(await api('GET', '/key/info', undefined, token as string), 401);
     const viaApiKey = await fetch(`${base}/key/list`, { headers: { 'x-api-key': MASTER } });
     assert.equal(viaApiKey.status, 200);
+  });
+
+  it('lets a key read its own /key/info (no key parameter, or its own key or token) and no other key\'s', async () => {
+    const mine = await generate({ key_alias: 'self-info', max_budget: 3, models: ['amazon.nova-micro-v1:0'] });
+    const other = await generate({ key_alias: 'someone-else' });
+    const asMaster = await api('GET', `/key/info?key=${mine.token as string}`);
+    assert.equal(asMaster.status, 200, asMaster.text);
+    for (const query of ['', `?key=${mine.token as string}`, `?key=${encodeURIComponent(mine.key as string)}`]) {
+      const own = await api('GET', `/key/info${query}`, undefined, mine.key as string);
+      assert.equal(own.status, 200, `${query}: ${own.text}`);
+      assert.deepEqual(own.json, asMaster.json, 'the same answer the master key gets');
+      assert.ok(!own.text.includes(mine.key as string), 'never the secret');
+    }
+    const theirs = await api('GET', `/key/info?key=${other.token as string}`, undefined, mine.key as string);
+    expectError(theirs, 403, 'key');
+    assert.ok(!theirs.text.includes('someone-else'));
+    // A key that does not exist is refused alike: the answer does not tell which keys exist.
+    expectError(await api('GET', `/key/info?key=${'0'.repeat(64)}`, undefined, mine.key as string), 403, 'key');
+    expectError(await api('GET', '/key/info', undefined, `sk-${'x'.repeat(43)}`), 401);
+
+    // Blocked: 403 at once (the block went through this environment's cache); deleted: 401.
+    assert.equal((await api('POST', '/key/block', { key: mine.token })).status, 200);
+    expectError(await api('GET', '/key/info', undefined, mine.key as string), 403);
+    assert.equal((await api('POST', '/key/unblock', { key: mine.token })).status, 200);
+    assert.equal((await api('GET', '/key/info', undefined, mine.key as string)).status, 200);
+    assert.equal((await api('POST', '/key/delete', { keys: [mine.token] })).status, 200);
+    expectError(await api('GET', '/key/info', undefined, mine.key as string), 401);
+  });
+
+  it('refuses an expired key with 401, like an unknown one', async () => {
+    const short = await generate({ duration: '1h' });
+    assert.equal((await api('GET', '/key/info', undefined, short.key as string)).status, 200);
+    env.clock.advance(3_600_000 + 1);
+    expectError(await api('GET', '/key/info', undefined, short.key as string), 401);
   });
 
   it('generates a key: shown once, with its token, expiry and the stored fields', async () => {
