@@ -28,8 +28,6 @@ if (!env.RELAY_KEYS_TABLE) {
   }
   env.RELAY_KEYS_TABLE = embedded.tableName;
   overrides.dynamo = embedded.clients;
-  // The CLI (`npx relay keys …`) finds the running store through this file.
-  await writeEndpointFile(dataDir, embedded);
 }
 
 installAwslambdaGlobal();
@@ -39,6 +37,9 @@ const server = await startFunctionUrlEmulator({
   port: Number(env.PORT || 4000),
   host: env.HOST || '127.0.0.1',
 });
+// The CLI (`npx relay keys …`) finds the running store and this server through this file, and
+// makes key changes through the admin API so that they apply here at once (lambda/cli/local-relay.ts).
+if (embedded) await writeEndpointFile(dataDir, embedded, server.url);
 
 const keyNote =
   master.source === 'env'

@@ -201,6 +201,8 @@ async function assertNotLocked(path: string, dataDir: string): Promise<void> {
 export interface EndpointFile {
   readonly endpoint: string;
   readonly tableName: string;
+  /** The running relay's own URL: the CLI makes key changes through its admin API, so they apply at once. */
+  readonly relayUrl?: string;
 }
 
 export function endpointFilePath(dataDir: string): string {
@@ -208,9 +210,9 @@ export function endpointFilePath(dataDir: string): string {
 }
 
 /** Written by the local server once its embedded store listens; removed when it stops. */
-export async function writeEndpointFile(dataDir: string, store: { endpoint: string; tableName: string }): Promise<void> {
+export async function writeEndpointFile(dataDir: string, store: { endpoint: string; tableName: string }, relayUrl?: string): Promise<void> {
   await mkdir(dataDir, { recursive: true });
-  const content: EndpointFile = { endpoint: store.endpoint, tableName: store.tableName };
+  const content: EndpointFile = { endpoint: store.endpoint, tableName: store.tableName, ...(relayUrl ? { relayUrl } : {}) };
   await writeFile(endpointFilePath(dataDir), `${JSON.stringify(content)}\n`, { mode: 0o600 });
 }
 
@@ -229,9 +231,13 @@ export async function readEndpointFile(dataDir: string): Promise<EndpointFile | 
   if (!text) return undefined;
   if (text.startsWith('{')) {
     try {
-      const parsed = JSON.parse(text) as { endpoint?: unknown; tableName?: unknown };
+      const parsed = JSON.parse(text) as { endpoint?: unknown; tableName?: unknown; relayUrl?: unknown };
       if (typeof parsed.endpoint !== 'string') return undefined;
-      return { endpoint: parsed.endpoint, tableName: typeof parsed.tableName === 'string' ? parsed.tableName : LOCAL_TABLE_NAME };
+      return {
+        endpoint: parsed.endpoint,
+        tableName: typeof parsed.tableName === 'string' ? parsed.tableName : LOCAL_TABLE_NAME,
+        ...(typeof parsed.relayUrl === 'string' ? { relayUrl: parsed.relayUrl } : {}),
+      };
     } catch {
       return undefined;
     }
