@@ -4,6 +4,7 @@ import { KeyManagement } from '../keys/management.js';
 import { tokenFromIdentifier } from '../keys/secrets.js';
 import type { JsonValue } from '../keys/types.js';
 import { CliError, EXIT, type CliCommand, type CliIo } from './io.js';
+import { throughRelay, type KeyAdmin } from './local-relay.js';
 import { withStoreTarget, type StoreTarget } from './target.js';
 
 export const KEYS_HELP = `relay keys <command> [options]
@@ -27,7 +28,9 @@ Fields (create, update, regenerate):
   --metadata '{"team":"x"}'  --spend USD  --blocked  --json '{"any LiteLLM field": …}'
 
 Where the keys are:
-  (default)        the local store in --data-dir, else RELAY_DATA_DIR, else .relay/
+  (default)        the local store in --data-dir, else RELAY_DATA_DIR, else .relay/; while
+                   \`npm start\` runs on it, changes go through its admin API and apply at once
+                   (with the master key from RELAY_MASTER_KEY or the data dir's master-key file)
   --table NAME     a DynamoDB table (or RELAY_KEYS_TABLE), with your AWS credentials
   --stack NAME     the table from that stack's KeysTableName output
   --region R
@@ -97,14 +100,19 @@ export const runKeys: CliCommand = async (args, io) => {
   if (!action) throw new CliError(`Unknown command "keys ${command}".\n\n${KEYS_HELP}`, EXIT.usage);
 
   const options = { dataDir: values['data-dir'], table: values.table, stack: values.stack, region: values.region };
-  return withStoreTarget(options, io, (target) => action({ values, positionals: rest, target, management: new KeyManagement({ store: target.store }) }));
+  return withStoreTarget(options, io, (target) => {
+    const direct = new KeyManagement({ store: target.store });
+    // A running local relay applies changes (and forgets its cached copy) at once; see local-relay.ts.
+    const management = target.relay ? throughRelay(target.relay, direct, io) : direct;
+    return action({ values, positionals: rest, target, management });
+  });
 };
 
 interface ActionContext {
   readonly values: Values;
   readonly positionals: readonly string[];
   readonly target: StoreTarget;
-  readonly management: KeyManagement;
+  readonly management: KeyAdmin;
 }
 
 const ACTIONS: Readonly<Record<string, (context: ActionContext) => Promise<JsonValue>>> = {

@@ -6,6 +6,7 @@ import { KeyStore } from '../keys/store.js';
 import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
 import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';
 import { CliError, EXIT, type CliIo } from './io.js';
+import { localMasterKey, loopbackUrl, type LocalRelay } from './local-relay.js';
 
 export interface TargetOptions {
   readonly dataDir?: string;
@@ -21,6 +22,8 @@ export interface StoreTarget {
   readonly doc: DynamoDBDocumentClient;
   /** Where the keys are, for humans (never printed into JSON output). */
   readonly description: string;
+  /** The local relay running on this store, when it publishes its URL: key changes go through it (local-relay.ts). */
+  readonly relay?: LocalRelay;
   close(): Promise<void>;
 }
 
@@ -47,10 +50,12 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
     const { client, doc } = createDynamoClients({ endpoint: running.endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
     try {
       await client.send(new DescribeTableCommand({ TableName: running.tableName }));
+      const relayUrl = loopbackUrl(running.relayUrl);
       return {
         store: new KeyStore(doc, running.tableName),
         doc,
         description: `the running local relay's store (${dataDir})`,
+        ...(relayUrl ? { relay: { url: relayUrl, masterKey: await localMasterKey(io.env, dataDir) } } : {}),
         close: async () => client.destroy(),
       };
     } catch {
