@@ -1,6 +1,7 @@
 import { CliError, EXIT, processIo, type CliCommand, type CliIo } from './io.js';
 import { runKeys } from './keys.js';
 import { runLedger } from './ledger.js';
+import { runMasterKey } from './master-key.js';
 import { runUsage } from './usage.js';
 
 /**
@@ -11,6 +12,7 @@ export const COMMANDS: Readonly<Record<string, { readonly summary: string; reado
   keys: { summary: 'create, list, inspect, change, block, regenerate and delete virtual keys', run: runKeys },
   usage: { summary: 'per-day, per-model tokens, requests and cost of a key', run: runUsage },
   ledger: { summary: 'replay ledger writes the relay logged as failed ("ledger-write-failed")', run: runLedger },
+  'master-key': { summary: "print the deployed relay's master key (from its stack's Secrets Manager secret)", run: runMasterKey },
 };
 
 function help(): string {

@@ -7,6 +7,7 @@ import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
 import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';
 import { CliError, EXIT, type CliIo } from './io.js';
 import { localMasterKey, loopbackUrl, type LocalRelay } from './local-relay.js';
+import { regionOf, stackOutput } from './stack.js';
 
 export interface TargetOptions {
   readonly dataDir?: string;
@@ -36,9 +37,9 @@ export interface StoreTarget {
  *                                     (it holds the LevelDB lock), else an embedded dynalite.
  */
 export async function openStoreTarget(options: TargetOptions, io: CliIo): Promise<StoreTarget> {
-  const region = options.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+  const region = regionOf(options.region, io.env);
   let table = options.table ?? (options.stack ? undefined : io.env.RELAY_KEYS_TABLE || undefined);
-  if (options.stack) table = await tableFromStack(options.stack, region);
+  if (options.stack) table = await stackOutput(options.stack, region, 'KeysTableName');
   if (table) {
     const { client, doc } = createDynamoClients({ ...(region ? { region } : {}), requestTimeoutMs: 10_000 });
     return { store: new KeyStore(doc, table), doc, description: `DynamoDB table ${table}`, close: async () => client.destroy() };
@@ -69,40 +70,6 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
   } catch (error) {
     if (error instanceof DataDirLockedError) throw new CliError(error.message, EXIT.unavailable);
     throw error;
-  }
-}
-
-interface CloudFormationModule {
-  CloudFormationClient: new (config: { region?: string }) => { send(command: unknown): Promise<unknown>; destroy(): void };
-  DescribeStacksCommand: new (input: { StackName: string }) => unknown;
-}
-interface DescribeStacksOutput {
-  Stacks?: Array<{ Outputs?: Array<{ OutputKey?: string; OutputValue?: string }> }>;
-}
-
-async function tableFromStack(stack: string, region: string | undefined): Promise<string> {
-  // Optional dependency: only --stack needs it.
-  const moduleName = '@aws-sdk/client-cloudformation';
-  let cfn: CloudFormationModule;
-  try {
-    cfn = (await import(moduleName)) as CloudFormationModule;
-  } catch {
-    throw new CliError(
-      `--stack needs the package ${moduleName} (npm install ${moduleName}); or pass --table <name> with the stack's KeysTableName output.`,
-      EXIT.usage,
-    );
-  }
-  const client = new cfn.CloudFormationClient(region ? { region } : {});
-  try {
-    const output = (await client.send(new cfn.DescribeStacksCommand({ StackName: stack }))) as DescribeStacksOutput;
-    const table = output.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'KeysTableName')?.OutputValue;
-    if (!table) throw new CliError(`Stack ${stack} has no KeysTableName output.`, EXIT.usage);
-    return table;
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(`Could not read stack ${stack}: ${(error as Error).message}`, EXIT.unavailable);
-  } finally {
-    client.destroy();
   }
 }
 
