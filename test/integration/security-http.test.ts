@@ -42,10 +42,12 @@ interface Exchange {
 
 /**
  * Writes `bytes` on a fresh connection and collects what comes back until the server closes it
- * or `quietMs` passes without data (a server that waits for more of a broken request is as good
- * as a refusal, so long as nothing goes upstream).
+ * or goes quiet (a server that waits for more of a broken request is as good as a refusal, so
+ * long as nothing goes upstream): `quietMs` without data once it has answered, `firstByteMs`
+ * before. The first bound is generous because an accepted call reaches the key store and the
+ * fake Bedrock first, which on a loaded machine can take far longer than a quiet gap.
  */
-function exchange(bytes: string | Buffer, quietMs = 400): Promise<Exchange> {
+function exchange(bytes: string | Buffer, quietMs = 400, firstByteMs = 10_000): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let raw = '';
@@ -58,7 +60,7 @@ function exchange(bytes: string | Buffer, quietMs = 400): Promise<Exchange> {
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(false), quietMs);
+      timer = setTimeout(() => finish(false), raw === '' ? firstByteMs : quietMs);
     };
     socket.on('data', (data: Buffer) => {
       raw += data.toString('latin1');
