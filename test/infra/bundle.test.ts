@@ -288,7 +288,10 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
       AWS_REGION: 'us-east-1',
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_LAMBDA_FUNCTION_NAME: 'BedrockRelay-test-RelayFunction',
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      // What Lambda sets for the stack's LoggingConfig (JSON format, application level INFO).
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
+      AWS_LAMBDA_LOG_LEVEL: 'INFO',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
       LAMBDA_TASK_ROOT: assetDir,
       AWS_ACCESS_KEY_ID: 'ASIATESTTESTTESTTEST',
@@ -333,8 +336,9 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
     const directives = emf.flatMap((record) => record._aws.CloudWatchMetrics).filter((d) => d.Namespace === 'BedrockRelay');
     assert.equal(directives.length, 1, `one EMF record for the one relayed call (logs: ${logs.slice(0, 500)})`);
     const dimensionSets = directives[0]!.Dimensions.map((set) => [...set].sort().join(','));
-    assert.deepEqual(dimensionSets.sort(), ['keyAlias,model,service', 'service']);
+    // Per-key dimensions are opt-in (RELAY_METRICS_PER_KEY), so the deployed default bills none.
+    assert.deepEqual(dimensionSets.sort(), ['model,service', 'service']);
     const names = directives[0]!.Metrics.map((metric) => metric.Name);
-    for (const name of ['Requests', 'Errors', 'Throttles', 'Latency']) assert.ok(names.includes(name), `EMF has ${name}`);
+    for (const name of ['Requests', 'ClientErrors', 'RelayErrors', 'UpstreamErrors', 'UpstreamThrottles', 'Latency']) assert.ok(names.includes(name), `EMF has ${name}`);
   });
 });

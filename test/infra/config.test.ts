@@ -32,9 +32,11 @@ describe('configuration defaults', () => {
       stage: 'dev',
       bedrockRegions: undefined,
       modelFamilies: undefined,
-      memorySize: 1024,
+      // bench/lambda-memory.ts: see docs/readme-deploy.md, "Memory".
+      memorySize: 512,
       timeoutSeconds: 900,
-      reservedConcurrency: undefined,
+      // A ceiling on a public URL: a flood cannot take the account's whole concurrency.
+      reservedConcurrency: 100,
       logRetentionDays: 30,
       keyCacheTtlSeconds: 30,
       corsAllowedOrigins: undefined,
@@ -42,6 +44,10 @@ describe('configuration defaults', () => {
       alarmEmail: undefined,
       alarmTopicArn: undefined,
       tracing: false,
+      logLevel: 'INFO',
+      perKeyMetrics: false,
+      asyncOutputBuckets: undefined,
+      marketplaceProductIds: undefined,
     });
   });
 });
@@ -79,6 +85,20 @@ describe('context values', () => {
     assert.equal(config.tracing, true);
   });
 
+  it('parse the options for a public URL, metrics and optional grants', () => {
+    const config = resolveRelayConfig(
+      {},
+      { reservedConcurrency: 'none', logLevel: 'debug', perKeyMetrics: 'true', asyncOutputBuckets: 'a-bucket,b.bucket', marketplaceSubscribe: 'prod-abc123,prod-def456' },
+    );
+    assert.equal(config.reservedConcurrency, undefined, '"none" lifts the reservation');
+    assert.equal(config.logLevel, 'DEBUG');
+    assert.equal(config.perKeyMetrics, true);
+    assert.deepEqual(config.asyncOutputBuckets, ['a-bucket', 'b.bucket']);
+    assert.deepEqual(config.marketplaceProductIds, ['prod-abc123', 'prod-def456']);
+    assert.equal(resolveRelayConfig({}, { marketplaceSubscribe: 'true' }).marketplaceProductIds, '*');
+    assert.equal(resolveRelayConfig({}, { marketplaceSubscribe: 'false' }).marketplaceProductIds, undefined);
+  });
+
   it('also accept JSON types, as cdk.json gives them', () => {
     const config = resolveRelayConfig({}, { bedrockRegions: ['eu-west-1'], memorySize: 512, tracing: false });
     assert.deepEqual(config.bedrockRegions, ['eu-west-1']);
@@ -112,6 +132,11 @@ describe('invalid configuration', () => {
 
   it('rejects a reserved concurrency of 0, which would stop the function', () => {
     assertRejected({ reservedConcurrency: 0 }, 'reservedConcurrency', /at least 1/);
+  });
+
+  it('rejects a log level Lambda does not know, and product IDs that are not product IDs', () => {
+    assertRejected({ logLevel: 'VERBOSE' }, 'logLevel', /must be one of TRACE/);
+    assertRejected({ marketplaceSubscribe: ['*'] }, 'marketplaceSubscribe', /not a Marketplace product ID/);
   });
 
   it('rejects a log retention CloudWatch does not offer', () => {

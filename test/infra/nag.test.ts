@@ -36,6 +36,9 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         reservedConcurrency: 10,
         corsAllowedOrigins: ['https://app.example.com'],
         alarmEmail: 'ops@example.com',
+        perKeyMetrics: true,
+        asyncOutputBuckets: ['relay-video-out'],
+        marketplaceSubscribe: ['prod-abcdef123456'],
       }),
       [],
     );
@@ -44,7 +47,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
 
   it('still catches a wildcard nobody acknowledged (the checks are live)', () => {
     const found = violations({}, (stack) => {
-      stack.function.role?.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['arn:aws:s3:::*'] }));
+      stack.relay.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['arn:aws:s3:::*'] }));
     });
     assert.deepEqual(found, ['AwsSolutions-IAM5[Resource::arn:aws:s3:::*]']);
   });
