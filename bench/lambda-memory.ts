@@ -54,7 +54,10 @@ const built = await appFromEnv(env, {
   credentials: async () => ({ ...FAKE_CREDENTIALS }),
   dynamo: createDynamoClients({ endpoint: store.endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS }),
   // Serialised as Lambda would write them (that work is part of a call), then dropped.
-  telemetry: { writeMetrics: (line) => void (telemetry += line.length), log: (level, message, fields) => void (telemetry += JSON.stringify({ level, message, ...fields }).length) },
+  telemetry: {
+    writeMetrics: (line) => void (telemetry += line.length),
+    log: (level, message, fields) => void (telemetry += JSON.stringify({ level, message, ...fields }).length),
+  },
 });
 const handler = functionUrlHandler(async () => built.app);
 
@@ -77,13 +80,25 @@ async function coldStartCpuMs(): Promise<number> {
     const outfile = join(dir, 'index.mjs');
     await build(stackBuildOptions(outfile, 'esm'));
     const call = converseCall();
-    const event = functionUrlEvent({ method: call.method, rawPath: `/bedrock${call.path}`, headers: { ...call.headers, authorization: `Bearer ${MASTER_KEY}` }, body: call.body });
+    const event = functionUrlEvent({
+      method: call.method,
+      rawPath: `/bedrock${call.path}`,
+      headers: { ...call.headers, authorization: `Bearer ${MASTER_KEY}` },
+      body: call.body,
+    });
     const runs: number[] = [];
     for (let i = 0; i < 5; i++) {
       // bash's `times` prints the children's user and system CPU seconds.
       const result = spawnSync('bash', ['-c', 'node bench/cold-start/lambda-boot.mjs >/dev/null; times'], {
         cwd: PROJECT_ROOT,
-        env: { ...process.env, ...env, AWS_ENDPOINT_URL_DYNAMODB: store.endpoint, NODE_OPTIONS: '--enable-source-maps', BOOT_BUNDLE: outfile, BOOT_EVENT: JSON.stringify(event) },
+        env: {
+          ...process.env,
+          ...env,
+          AWS_ENDPOINT_URL_DYNAMODB: store.endpoint,
+          NODE_OPTIONS: '--enable-source-maps',
+          BOOT_BUNDLE: outfile,
+          BOOT_EVENT: JSON.stringify(event),
+        },
         encoding: 'utf8',
       });
       const children = result.stdout.trim().split('\n').at(-1) ?? '';

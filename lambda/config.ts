@@ -48,10 +48,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     region,
     endpoints: {
       'bedrock-runtime': endpoint(env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, `https://bedrock-runtime.${region}.amazonaws.com`),
-      'bedrock-agent-runtime': endpoint(
-        env.AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME,
-        `https://bedrock-agent-runtime.${region}.amazonaws.com`,
-      ),
+      'bedrock-agent-runtime': endpoint(env.AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME, `https://bedrock-agent-runtime.${region}.amazonaws.com`),
       bedrock: endpoint(env.AWS_ENDPOINT_URL_BEDROCK, `https://bedrock.${region}.amazonaws.com`),
       'bedrock-mantle': endpoint(env.AWS_ENDPOINT_URL_BEDROCK_MANTLE, `https://bedrock-mantle.${region}.api.aws`),
     },

@@ -30,7 +30,10 @@ export function relayStackName(stage: string): string {
 
 export function addRelayStack(app: App, options: RelayAppOptions = {}): RelayStack {
   // Resolve once here only to learn the stage for the stack name; the stack validates everything.
-  const { stage } = resolveRelayConfig(options.config, readRelayContext((key) => app.node.tryGetContext(key)));
+  const { stage } = resolveRelayConfig(
+    options.config,
+    readRelayContext((key) => app.node.tryGetContext(key)),
+  );
   const stack = new RelayStack(app, relayStackName(stage), {
     config: options.config,
     env: options.env,

@@ -127,9 +127,7 @@ export const RELAY_CONTEXT_KEYS = [
 ] as const satisfies readonly (keyof RelayConfigInput)[];
 
 /** Values CloudWatch Logs accepts for a retention period (RetentionInDays). */
-export const LOG_RETENTION_DAYS: readonly number[] = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
+export const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /** Thrown at synth when the configuration is invalid; lists every problem at once. */
 export class RelayConfigError extends Error {
@@ -166,7 +164,7 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
 
   const bedrockRegions = readStringList(pick('bedrockRegions'), 'bedrockRegions', problems);
   if (bedrockRegions !== undefined) {
-    if (bedrockRegions.length === 0) problems.push('bedrockRegions: give at least one region, or leave it unset to use the stack\'s region');
+    if (bedrockRegions.length === 0) problems.push("bedrockRegions: give at least one region, or leave it unset to use the stack's region");
     for (const region of bedrockRegions) {
       if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(region)) problems.push(`bedrockRegions: "${region}" is not an AWS region name (like us-east-1)`);
     }
@@ -245,7 +243,8 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
   const asyncOutputBuckets = readStringList(pick('asyncOutputBuckets'), 'asyncOutputBuckets', problems);
   for (const bucket of asyncOutputBuckets ?? []) {
     // S3 bucket naming rules; a name with "*" or "/" would widen the s3:PutObject grant.
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.push(`asyncOutputBuckets: "${bucket}" is not an S3 bucket name (no s3://, no path, no wildcard)`);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      problems.push(`asyncOutputBuckets: "${bucket}" is not an S3 bucket name (no s3://, no path, no wildcard)`);
   }
   if (asyncOutputBuckets !== undefined && asyncOutputBuckets.length === 0) problems.push('asyncOutputBuckets: give at least one bucket, or leave it unset');
 

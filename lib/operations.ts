@@ -121,7 +121,12 @@ export class RelayOperations extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     };
-    alarm('RelayErrors', relayTotal(METRICS.relayErrors), t.relayErrorsPer5Minutes ?? 5, 'The relay itself answered 5xx (a store outage or a bug), not Bedrock and not a client mistake.');
+    alarm(
+      'RelayErrors',
+      relayTotal(METRICS.relayErrors),
+      t.relayErrorsPer5Minutes ?? 5,
+      'The relay itself answered 5xx (a store outage or a bug), not Bedrock and not a client mistake.',
+    );
     alarm(
       'UpstreamErrorRate',
       upstreamErrorRate,
@@ -137,12 +142,32 @@ export class RelayOperations extends Construct {
       { evaluationPeriods: 3, datapointsToAlarm: 2 },
     );
     alarm('LedgerWriteFailures', ledgerWriteFailures, 1, 'Usage could not be recorded after retries; replay it from the logs with `npx relay ledger`.');
-    alarm('KeyStoreUnavailable', keyStoreUnavailable, t.keyStoreUnavailablePer5Minutes ?? 3, 'The key or usage store could not be read: calls were refused with 503 (the relay fails closed).');
+    alarm(
+      'KeyStoreUnavailable',
+      keyStoreUnavailable,
+      t.keyStoreUnavailablePer5Minutes ?? 3,
+      'The key or usage store could not be read: calls were refused with 503 (the relay fails closed).',
+    );
     if (props.keysTable) {
-      alarm('DynamoDbThrottles', props.keysTable.metricThrottleEvents(FIVE_MINUTES), t.dynamoThrottlesPer5Minutes ?? 10, 'DynamoDB throttled reads or writes on the keys table.');
+      alarm(
+        'DynamoDbThrottles',
+        props.keysTable.metricThrottleEvents(FIVE_MINUTES),
+        t.dynamoThrottlesPer5Minutes ?? 10,
+        'DynamoDB throttled reads or writes on the keys table.',
+      );
     }
-    alarm('LambdaErrors', fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }), 1, 'The relay function failed (an invocation error, a crash or a timeout), not a relayed error status.');
-    alarm('LambdaThrottles', fn.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' }), 1, 'Lambda throttled relay invocations (concurrency limit reached): clients saw errors.');
+    alarm(
+      'LambdaErrors',
+      fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'The relay function failed (an invocation error, a crash or a timeout), not a relayed error status.',
+    );
+    alarm(
+      'LambdaThrottles',
+      fn.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'Lambda throttled relay invocations (concurrency limit reached): clients saw errors.',
+    );
     const concurrency = new cloudwatch.Metric({
       namespace: 'AWS/Lambda',
       metricName: 'ConcurrentExecutions',
@@ -178,11 +203,15 @@ export class RelayOperations extends Construct {
         label,
         period: FIVE_MINUTES,
       });
-    // A dynamic label names each line after its dimensions.
+    // A dynamic label names each line after its dimensions: ${PROP(…)} is CloudWatch's syntax.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch label syntax, not a JavaScript template
+    const modelLabel = "${PROP('Dim.model')}";
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch label syntax, not a JavaScript template
+    const keyAndModelLabel = "${PROP('Dim.keyAlias')} · ${PROP('Dim.model')}";
     const byModel = (metricName: string, statistic = 'Sum'): cloudwatch.MathExpression =>
-      breakdown([DIMENSIONS.model, DIMENSIONS.service], metricName, statistic, "${PROP('Dim.model')}");
+      breakdown([DIMENSIONS.model, DIMENSIONS.service], metricName, statistic, modelLabel);
     const byKeyAndModel = (metricName: string, statistic = 'Sum'): cloudwatch.MathExpression =>
-      breakdown([DIMENSIONS.keyAlias, DIMENSIONS.model, DIMENSIONS.service], metricName, statistic, "${PROP('Dim.keyAlias')} · ${PROP('Dim.model')}");
+      breakdown([DIMENSIONS.keyAlias, DIMENSIONS.model, DIMENSIONS.service], metricName, statistic, keyAndModelLabel);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, defaultInterval: Duration.hours(3) });
     this.dashboard.addWidgets(
@@ -195,7 +224,12 @@ export class RelayOperations extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'Requests', left: [requests, fn.metricInvocations({ period: FIVE_MINUTES, label: 'Lambda invocations' })], width, height }),
+      new cloudwatch.GraphWidget({
+        title: 'Requests',
+        left: [requests, fn.metricInvocations({ period: FIVE_MINUTES, label: 'Lambda invocations' })],
+        width,
+        height,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Failures by origin',
         left: [

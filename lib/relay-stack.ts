@@ -40,7 +40,10 @@ export class RelayStack extends Stack {
 
   constructor(scope: Construct, id: string, props: RelayStackProps = {}) {
     super(scope, id, props);
-    this.config = resolveRelayConfig(props.config, readRelayContext((key) => this.node.tryGetContext(key)));
+    this.config = resolveRelayConfig(
+      props.config,
+      readRelayContext((key) => this.node.tryGetContext(key)),
+    );
     const config = this.config;
     Tags.of(this).add('application', SERVICE_NAME);
     Tags.of(this).add('stage', config.stage);
@@ -148,7 +151,11 @@ export class RelayStack extends Stack {
     if (config.asyncOutputBuckets) {
       const statement = asyncOutputStatement(Aws.PARTITION, config.asyncOutputBuckets);
       this.relay.addToRolePolicy(statement);
-      acknowledgeWildcardResources(role, statement.resources, 'Bedrock names the output objects per job (one folder per invocation ID) inside the configured buckets; the buckets are exactly those the deployer listed.');
+      acknowledgeWildcardResources(
+        role,
+        statement.resources,
+        'Bedrock names the output objects per job (one folder per invocation ID) inside the configured buckets; the buckets are exactly those the deployer listed.',
+      );
     }
     if (config.marketplaceProductIds) {
       for (const statement of marketplaceStatements(config.marketplaceProductIds)) this.relay.addToRolePolicy(statement);

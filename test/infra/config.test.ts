@@ -88,7 +88,13 @@ describe('context values', () => {
   it('parse the options for a public URL, metrics and optional grants', () => {
     const config = resolveRelayConfig(
       {},
-      { reservedConcurrency: 'none', logLevel: 'debug', perKeyMetrics: 'true', asyncOutputBuckets: 'a-bucket,b.bucket', marketplaceSubscribe: 'prod-abc123,prod-def456' },
+      {
+        reservedConcurrency: 'none',
+        logLevel: 'debug',
+        perKeyMetrics: 'true',
+        asyncOutputBuckets: 'a-bucket,b.bucket',
+        marketplaceSubscribe: 'prod-abc123,prod-def456',
+      },
     );
     assert.equal(config.reservedConcurrency, undefined, '"none" lifts the reservation');
     assert.equal(config.logLevel, 'DEBUG');
@@ -110,21 +116,24 @@ describe('context values', () => {
     assert.equal(resolveRelayConfig({ memorySize: 3008 }, { memorySize: '512' }).memorySize, 3008);
   });
 
-  it('are read only for the relay\'s own keys', () => {
+  it("are read only for the relay's own keys", () => {
     const context: Record<string, unknown> = { stage: 'qa', '@aws-cdk/core:newStyleStackSynthesis': true, unrelated: 1, tracing: '' };
-    assert.deepEqual(readRelayContext((key) => context[key]), { stage: 'qa' });
+    assert.deepEqual(
+      readRelayContext((key) => context[key]),
+      { stage: 'qa' },
+    );
     assert.ok(RELAY_CONTEXT_KEYS.includes('bedrockRegions'), 'bedrockRegions is a context key');
   });
 });
 
 describe('invalid configuration', () => {
-  it('rejects a timeout above Lambda\'s 15 minutes, or below 1 second', () => {
+  it("rejects a timeout above Lambda's 15 minutes, or below 1 second", () => {
     assertRejected({ timeoutSeconds: 901 }, 'timeoutSeconds', /at most|between 1 and 900/);
     assertRejected({ timeoutSeconds: 0 }, 'timeoutSeconds', /between 1 and 900/);
     assertRejected({ timeoutSeconds: '15m' }, 'timeoutSeconds', /whole number/);
   });
 
-  it('rejects memory outside Lambda\'s range', () => {
+  it("rejects memory outside Lambda's range", () => {
     assertRejected({ memorySize: 64 }, 'memorySize', /128 and 10240/);
     assertRejected({ memorySize: 20000 }, 'memorySize', /128 and 10240/);
     assertRejected({ memorySize: 1.5 }, 'memorySize', /whole number/);
@@ -197,11 +206,14 @@ describe('invalid configuration', () => {
 
   it('fails `cdk synth` before any resource is created', () => {
     const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], timeoutSeconds: '1200' } });
-    assert.throws(() => addRelayStack(app, { nag: false }), (error: unknown) => {
-      assert.ok(error instanceof RelayConfigError, 'a RelayConfigError');
-      assert.match(error.message, /Invalid bedrock-relay configuration:\n {2}- timeoutSeconds: 1200 must be between 1 and 900/);
-      return true;
-    });
+    assert.throws(
+      () => addRelayStack(app, { nag: false }),
+      (error: unknown) => {
+        assert.ok(error instanceof RelayConfigError, 'a RelayConfigError');
+        assert.match(error.message, /Invalid bedrock-relay configuration:\n {2}- timeoutSeconds: 1200 must be between 1 and 900/);
+        return true;
+      },
+    );
     assert.equal(app.node.children.length, 0, 'no stack was added');
   });
 });

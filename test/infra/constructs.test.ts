@@ -43,7 +43,7 @@ function relayFunction(stack: Stack, extra: Partial<ConstructorParameters<typeof
 }
 
 describe('RelayKeysTable', () => {
-  it('grants exactly the key store\'s item operations on the table and its index', () => {
+  it("grants exactly the key store's item operations on the table and its index", () => {
     const stack = bareStack();
     const table = new RelayKeysTable(stack, 'Keys');
     const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
@@ -75,10 +75,17 @@ describe('RelaySecret', () => {
     relay.addEnvironment('SECOND_SECRET_ARN', second.secret.secretArn);
     const template = Template.fromStack(stack);
     const reads = statementsOf(template).filter((s) => list(s.Action).some((a) => a.startsWith('secretsmanager:')));
-    assert.deepEqual(reads.map((s) => list(s.Action)).flat(), ['secretsmanager:GetSecretValue', 'secretsmanager:GetSecretValue']);
-    assert.deepEqual(reads.map((s) => list(s.Resource).length), [1, 1]);
+    assert.deepEqual(
+      reads.flatMap((s) => list(s.Action)),
+      ['secretsmanager:GetSecretValue', 'secretsmanager:GetSecretValue'],
+    );
+    assert.deepEqual(
+      reads.map((s) => list(s.Resource).length),
+      [1, 1],
+    );
     template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true } });
-    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } })
+      .Environment.Variables;
     assert.ok(env.SECOND_SECRET_ARN, 'addEnvironment reaches the function');
   });
 });
@@ -99,8 +106,9 @@ describe('RelayFunction', () => {
     });
   });
 
-  it('always names the service and metric namespace of the contract, beside the caller\'s variables', () => {
-    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+  it("always names the service and metric namespace of the contract, beside the caller's variables", () => {
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } })
+      .Environment.Variables;
     assert.equal(env[ENV.serviceName], SERVICE_NAME);
     assert.equal(env[ENV.metricsNamespace], METRICS_NAMESPACE);
     assert.equal(env[ENV.keyCacheTtlSeconds], '7');
@@ -109,7 +117,10 @@ describe('RelayFunction', () => {
   it('creates its own log group when given none, and its role may write there and nowhere else', () => {
     template.resourceCountIs('AWS::Logs::LogGroup', 1);
     const statements = statementsOf(template);
-    assert.deepEqual(statements.map((s) => s.Sid), ['WriteOwnLogs']);
+    assert.deepEqual(
+      statements.map((s) => s.Sid),
+      ['WriteOwnLogs'],
+    );
     const role = Object.values(template.findResources('AWS::IAM::Role'))[0]!.Properties as Record<string, unknown>;
     assert.equal(role.ManagedPolicyArns, undefined, 'not AWSLambdaBasicExecutionRole');
   });
@@ -129,14 +140,26 @@ describe('RelayFunction', () => {
 describe('RelayOperations', () => {
   it('works for any function, leaves the DynamoDB and concurrency alarms out without a table or reservation, and takes thresholds', () => {
     const stack = bareStack();
-    const fn = new lambda.Function(stack, 'Fn', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') });
+    const fn = new lambda.Function(stack, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => {}'),
+    });
     const ops = new RelayOperations(stack, 'Ops', {
       function: fn,
       logGroup: new logs.LogGroup(stack, 'Logs'),
       dashboardName: 'relay-test',
       thresholds: { relayErrorsPer5Minutes: 42 },
     });
-    assert.deepEqual(Object.keys(ops.alarms).sort(), ['BedrockThrottleRate', 'KeyStoreUnavailable', 'LambdaErrors', 'LambdaThrottles', 'LedgerWriteFailures', 'RelayErrors', 'UpstreamErrorRate']);
+    assert.deepEqual(Object.keys(ops.alarms).sort(), [
+      'BedrockThrottleRate',
+      'KeyStoreUnavailable',
+      'LambdaErrors',
+      'LambdaThrottles',
+      'LedgerWriteFailures',
+      'RelayErrors',
+      'UpstreamErrorRate',
+    ]);
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RelayErrors', Threshold: 42 });
   });
 });
@@ -167,7 +190,7 @@ describe('StartAsyncInvoke without an output bucket', () => {
     await assert.rejects(guard.admit(call(body('s3://someone-else/'))), /only to s3:\/\/video-out\//);
   });
 
-  it('is not checked by a local server, which runs with the caller\'s own credentials', async () => {
+  it("is not checked by a local server, which runs with the caller's own credentials", async () => {
     const guard = guardAsyncOutput(open, loadConfig({}).asyncOutputBuckets);
     await guard.admit(call(body('s3://anywhere/')));
   });

@@ -99,9 +99,7 @@ describe('Bedrock permissions', () => {
     // And every (action, resource type) pair of the mapping is present.
     for (const action of requiredIamActions(ROUTES)) {
       for (const type of resourceTypesFor(action)) {
-        const present = bedrockStatements.some(
-          (s) => list(s.Action).includes(action) && resourcesOf(s).every((r) => expectedSegment[type].test(r)),
-        );
+        const present = bedrockStatements.some((s) => list(s.Action).includes(action) && resourcesOf(s).every((r) => expectedSegment[type].test(r)));
         assert.equal(present, true, `${action} on ${type}`);
       }
     }
@@ -147,7 +145,10 @@ describe('Bedrock permissions', () => {
       'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.amazon.nova-*',
       'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.anthropic.*',
     ]);
-    assert.equal(resources.some((r) => r.includes('application-inference-profile')), false);
+    assert.equal(
+      resources.some((r) => r.includes('application-inference-profile')),
+      false,
+    );
     // Narrowing resources never drops an action.
     assert.deepEqual(actionsOf(bedrock, 'bedrock'), requiredIamActions(ROUTES));
   });
@@ -169,9 +170,13 @@ describe('Bedrock permissions', () => {
     assert.throws(() => resourceTypesFor('s3:GetObject'), /not a bedrock/);
   });
 
-  it('stay well inside the 10,240-character limit for a role\'s inline policies, even widely configured', () => {
+  it("stay well inside the 10,240-character limit for a role's inline policies, even widely configured", () => {
     const { statements } = rolePolicy(
-      { bedrockRegions: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1'], modelFamilies: ['anthropic.*', 'amazon.nova-*', 'meta.llama*', 'mistral.*'], tracing: true },
+      {
+        bedrockRegions: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1'],
+        modelFamilies: ['anthropic.*', 'amazon.nova-*', 'meta.llama*', 'mistral.*'],
+        tracing: true,
+      },
       { account: '123456789012', region: 'us-east-1' },
     );
     // IAM counts the policy without whitespace; tokens are rendered as their longest likely value.
@@ -182,17 +187,11 @@ describe('Bedrock permissions', () => {
 });
 
 describe('DynamoDB permissions', () => {
-  it('allow the key store\'s item operations on its table and gsi1 index only (no Scan, no table management)', () => {
+  it("allow the key store's item operations on its table and gsi1 index only (no Scan, no table management)", () => {
     const dynamo = defaults.statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
     assert.equal(dynamo.length, 1);
     // No BatchWriteItem: the store issues none (a dead grant is a grant an attacker could use).
-    assert.deepEqual(list(dynamo[0]!.Action).sort(), [
-      'dynamodb:DeleteItem',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-    ]);
+    assert.deepEqual(list(dynamo[0]!.Action).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     assert.deepEqual(list(dynamo[0]!.Resource), [
       { 'Fn::GetAtt': [defaults.ids.table, 'Arn'] },
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [defaults.ids.table, 'Arn'] }, '/index/gsi1']] },
@@ -210,7 +209,7 @@ describe('Secrets Manager permissions', () => {
 });
 
 describe('everything else', () => {
-  it('is writing to the function\'s own log group (and X-Ray when tracing is on)', () => {
+  it("is writing to the function's own log group (and X-Ray when tracing is on)", () => {
     const known = /^(bedrock|bedrock-mantle|dynamodb|secretsmanager):/;
     const other = defaults.statements.filter((s) => list(s.Action).some((a) => !known.test(a)));
     assert.deepEqual(other, [
@@ -250,8 +249,10 @@ describe('optional grants', () => {
   });
 
   it('allow Marketplace Subscribe (scoped to product IDs when given) and ViewSubscriptions, never Unsubscribe', () => {
-    const scoped = rolePolicy({ marketplaceSubscribe: ['prod-abc123def456'] }).statements.filter((s) => list(s.Action).some((a) => a.startsWith('aws-marketplace:')));
-    assert.deepEqual(scoped.map((s) => list(s.Action)).flat().sort(), ['aws-marketplace:Subscribe', 'aws-marketplace:ViewSubscriptions']);
+    const scoped = rolePolicy({ marketplaceSubscribe: ['prod-abc123def456'] }).statements.filter((s) =>
+      list(s.Action).some((a) => a.startsWith('aws-marketplace:')),
+    );
+    assert.deepEqual(scoped.flatMap((s) => list(s.Action)).sort(), ['aws-marketplace:Subscribe', 'aws-marketplace:ViewSubscriptions']);
     const subscribe = scoped.find((s) => list(s.Action).includes('aws-marketplace:Subscribe'))!;
     assert.deepEqual(subscribe.Condition, { 'ForAnyValue:StringEquals': { 'aws-marketplace:ProductId': ['prod-abc123def456'] } });
     const any = rolePolicy({ marketplaceSubscribe: true }).statements.find((s) => list(s.Action).includes('aws-marketplace:Subscribe'))!;

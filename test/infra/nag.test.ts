@@ -67,7 +67,10 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     for (const expected of ['AwsSolutions-SMG4', 'AwsSolutions-L1', 'AwsSolutions-IAM5[Resource::*]']) {
       assert.ok(ids.includes(expected), `${expected} is acknowledged (found ${ids.join(', ')})`);
     }
-    assert.ok(ids.some((id) => id.includes(':foundation-model/*]')), 'the foundation-model wildcard is acknowledged');
+    assert.ok(
+      ids.some((id) => id.includes(':foundation-model/*]')),
+      'the foundation-model wildcard is acknowledged',
+    );
     for (const [id, reason] of acknowledged) assert.ok(reason.length >= 60, `${id} has a written reason: "${reason}"`);
   });
 

@@ -46,7 +46,11 @@ function alarmsOf(template: Template): Alarm[] {
       id,
       props: p,
       expression: queries.find((q) => q.Expression)?.Expression,
-      metrics: queries.flatMap((q) => (q.MetricStat ? [{ namespace: q.MetricStat.Metric.Namespace, name: q.MetricStat.Metric.MetricName, dimensions: dims(q.MetricStat.Metric.Dimensions) }] : [])),
+      metrics: queries.flatMap((q) =>
+        q.MetricStat
+          ? [{ namespace: q.MetricStat.Metric.Namespace, name: q.MetricStat.Metric.MetricName, dimensions: dims(q.MetricStat.Metric.Dimensions) }]
+          : [],
+      ),
     };
   });
 }
@@ -66,7 +70,14 @@ interface Emf {
   readonly [key: string]: unknown;
 }
 
-const request = (id: string): RelayRequest => ({ method: 'POST', rawPath: '/bedrock/model/m/converse', rawQueryString: '', headers: {}, body: Buffer.alloc(0), requestId: id });
+const request = (id: string): RelayRequest => ({
+  method: 'POST',
+  rawPath: '/bedrock/model/m/converse',
+  rawQueryString: '',
+  headers: {},
+  body: Buffer.alloc(0),
+  requestId: id,
+});
 const outcome = (status: number, upstreamFailed = false): CallOutcome => ({ status, clientAborted: false, upstreamFailed, totalMs: 12, bytesOut: 10 });
 
 /** One EMF record from the real telemetry for a call answered `status`, with `outcome` noted if it reached Bedrock. */
@@ -94,9 +105,15 @@ const CALLS = {
 function valueIn(record: Emf, metric: AlarmMetric): number {
   const directive = record._aws.CloudWatchMetrics.find((d) => d.Namespace === metric.namespace);
   assert.ok(directive, `EMF has namespace ${metric.namespace}`);
-  assert.ok(directive.Metrics.some((m) => m.Name === metric.name), `EMF emits ${metric.name}`);
+  assert.ok(
+    directive.Metrics.some((m) => m.Name === metric.name),
+    `EMF emits ${metric.name}`,
+  );
   const keys = Object.keys(metric.dimensions).sort();
-  assert.ok(directive.Dimensions.some((set) => [...set].sort().join() === keys.join()), `EMF has the dimension set [${keys}] for ${metric.name}`);
+  assert.ok(
+    directive.Dimensions.some((set) => [...set].sort().join() === keys.join()),
+    `EMF has the dimension set [${keys}] for ${metric.name}`,
+  );
   for (const [key, value] of Object.entries(metric.dimensions)) assert.equal(record[key], value, `${key} = ${String(value)}`);
   return record[metric.name] as number;
 }
@@ -112,10 +129,16 @@ function alarmValue(a: Alarm, record: Emf): number {
 }
 
 describe('alarms on relay metrics', () => {
-  const relayAlarms = alarms.filter((a) => a.metrics.every((m) => m.namespace === METRICS_NAMESPACE) && a.metrics.every((m) => Object.keys(m.dimensions).length > 0));
+  const relayAlarms = alarms.filter(
+    (a) => a.metrics.every((m) => m.namespace === METRICS_NAMESPACE) && a.metrics.every((m) => Object.keys(m.dimensions).length > 0),
+  );
 
   it('read the [service] totals the function emits, by the names in the contract', () => {
-    assert.deepEqual(relayAlarms.map((a) => a.id.replace(/^Operations|Alarm[0-9A-F]+$/g, '')).sort(), ['BedrockThrottleRate', 'RelayErrors', 'UpstreamErrorRate']);
+    assert.deepEqual(relayAlarms.map((a) => a.id.replace(/^Operations|Alarm[0-9A-F]+$/g, '')).sort(), [
+      'BedrockThrottleRate',
+      'RelayErrors',
+      'UpstreamErrorRate',
+    ]);
     for (const a of relayAlarms) {
       for (const metric of a.metrics) {
         assert.deepEqual(metric.dimensions, { [DIMENSIONS.service]: SERVICE_NAME });
@@ -124,7 +147,7 @@ describe('alarms on relay metrics', () => {
     }
   });
 
-  it('never fire for client mistakes: a scanner\'s 401 or a key\'s own 429 leaves every one at 0', () => {
+  it("never fire for client mistakes: a scanner's 401 or a key's own 429 leaves every one at 0", () => {
     for (const a of relayAlarms) {
       assert.equal(alarmValue(a, CALLS.unauthenticated), 0, `${a.id} on a 401`);
       assert.equal(alarmValue(a, CALLS.keyLimit), 0, `${a.id} on a key-limit 429`);
@@ -133,7 +156,7 @@ describe('alarms on relay metrics', () => {
     assert.equal(CALLS.unauthenticated[METRICS.clientErrors], 1, 'the 401 is counted, as a client error');
   });
 
-  it('tell the relay\'s own 5xx from Bedrock\'s', () => {
+  it("tell the relay's own 5xx from Bedrock's", () => {
     const relay = alarm('RelayErrors');
     const upstream = alarm('UpstreamErrorRate');
     assert.equal(alarmValue(relay, CALLS.storeUnavailable), 1);
@@ -162,7 +185,10 @@ describe('metric dimensions', () => {
 
   it('add [service, keyAlias, model] only when per-key metrics are on', () => {
     const record = emitted(200, outcome(200), true);
-    assert.deepEqual(record._aws.CloudWatchMetrics[0]!.Dimensions.map((set) => set.join()), ['service', 'service,model', 'service,keyAlias,model']);
+    assert.deepEqual(
+      record._aws.CloudWatchMetrics[0]!.Dimensions.map((set) => set.join()),
+      ['service', 'service,model', 'service,keyAlias,model'],
+    );
     assert.equal(record[DIMENSIONS.keyAlias], 'team-a');
   });
 
@@ -191,7 +217,11 @@ function loggedLine(message: string): Record<string, unknown> {
   } finally {
     streams.forEach((stream, i) => (stream.write = originals[i]!));
   }
-  const line = written.join('').trim().split('\n').find((l) => l.includes(message));
+  const line = written
+    .join('')
+    .trim()
+    .split('\n')
+    .find((l) => l.includes(message));
   assert.ok(line, `the logger wrote a line for ${message}`);
   return JSON.parse(line) as Record<string, unknown>;
 }
@@ -227,7 +257,10 @@ describe('alarms on log-derived metrics', () => {
     assert.equal(filterMatches(pattern, loggedLine(LOG_MESSAGES.keyStoreUnavailable)), true);
     assert.equal(filterMatches(pattern, loggedLine(LOG_MESSAGES.usageStoreUnavailable)), true);
     assert.equal(filterMatches(pattern, loggedLine(LOG_MESSAGES.ledgerWriteFailed)), false);
-    assert.deepEqual(alarm('KeyStoreUnavailable').metrics.map((m) => m.name), [METRICS.keyStoreUnavailable]);
+    assert.deepEqual(
+      alarm('KeyStoreUnavailable').metrics.map((m) => m.name),
+      [METRICS.keyStoreUnavailable],
+    );
   });
 
   it('match messages the code writes (a renamed log message fails here, not silently in production)', async () => {
@@ -252,11 +285,18 @@ describe('alarms on AWS metrics', () => {
 
   it('watch Lambda errors, throttles, and concurrency against the reservation', () => {
     const fn = Object.keys(defaults.findResources('AWS::Lambda::Function'))[0]!;
-    for (const [prefix, name] of [['LambdaErrors', 'Errors'], ['LambdaThrottles', 'Throttles'], ['Concurrency', 'ConcurrentExecutions']] as const) {
+    for (const [prefix, name] of [
+      ['LambdaErrors', 'Errors'],
+      ['LambdaThrottles', 'Throttles'],
+      ['Concurrency', 'ConcurrentExecutions'],
+    ] as const) {
       assert.deepEqual(alarm(prefix).metrics, [{ namespace: 'AWS/Lambda', name, dimensions: { FunctionName: { Ref: fn } } }]);
     }
     assert.equal(alarm('Concurrency').props.Threshold, 80, '80% of the 100 reserved');
-    assert.equal(alarmsOf(synth({ reservedConcurrency: 'none' })).some((a) => a.id.includes('Concurrency')), false);
+    assert.equal(
+      alarmsOf(synth({ reservedConcurrency: 'none' })).some((a) => a.id.includes('Concurrency')),
+      false,
+    );
   });
 });
 
@@ -274,7 +314,8 @@ describe('notifications', () => {
 
 describe('the function environment', () => {
   it('names the metric namespace and service the alarms read', () => {
-    const variables = (Object.values(defaults.findResources('AWS::Lambda::Function'))[0]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const variables = (Object.values(defaults.findResources('AWS::Lambda::Function'))[0]!.Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
     assert.equal(variables[ENV.metricsNamespace], METRICS_NAMESPACE);
     assert.equal(variables[ENV.serviceName], SERVICE_NAME);
   });

@@ -54,10 +54,7 @@ describe('Lambda function', () => {
   });
 
   it('takes memory, timeout, reserved concurrency and tracing from the configuration', () => {
-    const custom = only(
-      synth({ memorySize: 2048, timeoutSeconds: 600, reservedConcurrency: 25, tracing: true }).template,
-      'AWS::Lambda::Function',
-    ).properties;
+    const custom = only(synth({ memorySize: 2048, timeoutSeconds: 600, reservedConcurrency: 25, tracing: true }).template, 'AWS::Lambda::Function').properties;
     assert.equal(custom.MemorySize, 2048);
     assert.equal(custom.Timeout, 600);
     assert.equal(custom.ReservedConcurrentExecutions, 25);
@@ -108,10 +105,8 @@ describe('environment', () => {
   });
 
   it('uses the first configured Bedrock region and the configured cache TTL', () => {
-    const custom = only(
-      synth({ bedrockRegions: ['us-west-2', 'us-east-1'], keyCacheTtlSeconds: 5 }, { region: 'eu-west-1' }).template,
-      'AWS::Lambda::Function',
-    ).properties.Environment as { Variables: Record<string, unknown> };
+    const custom = only(synth({ bedrockRegions: ['us-west-2', 'us-east-1'], keyCacheTtlSeconds: 5 }, { region: 'eu-west-1' }).template, 'AWS::Lambda::Function')
+      .properties.Environment as { Variables: Record<string, unknown> };
     assert.equal(custom.Variables[ENV.bedrockRegion], 'us-west-2');
     assert.equal(custom.Variables[ENV.keyCacheTtlSeconds], '5');
   });
@@ -134,7 +129,7 @@ describe('region at run time', () => {
     }
   });
 
-  it('is not taken from the CLI\'s default region either (offline, the CLI says us-east-1)', () => {
+  it("is not taken from the CLI's default region either (offline, the CLI says us-east-1)", () => {
     const saved = { region: process.env.CDK_DEFAULT_REGION, account: process.env.CDK_DEFAULT_ACCOUNT };
     process.env.CDK_DEFAULT_REGION = 'us-east-1';
     process.env.CDK_DEFAULT_ACCOUNT = '123456789012';
@@ -317,7 +312,7 @@ describe('stages: two stacks in one account and region', () => {
     assert.deepEqual(assembly.stacks.map((stack) => stack.stackName).sort(), ['BedrockRelay-dev', 'BedrockRelay-prod']);
   });
 
-  it('fix no physical names except the dashboard\'s, which includes the stage', () => {
+  it("fix no physical names except the dashboard's, which includes the stage", () => {
     for (const template of templates) {
       for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
         for (const property of NAME_PROPERTIES[resource.Type] ?? []) {
