@@ -124,8 +124,8 @@ try {
   const door = lambdaDoor(handler, key);
   const converse = await cpuPerCall(door, converseCall(), calls);
   const stream10 = await cpuPerCall(door, converseStreamCall('bench.frames-10'), calls);
-  const stream1000 = await cpuPerCall(door, converseStreamCall('bench.frames-1000'), Math.max(20, calls / 10));
-  const perFrame = (stream1000 - stream10) / 990;
+  const stream200 = await cpuPerCall(door, converseStreamCall('bench.frames-200'), Math.max(20, calls / 5));
+  const perFrame = Math.max(0, (stream200 - stream10) / 190);
   const perStreamedCall = stream10 - 10 * perFrame;
   const coldStart = await coldStartCpuMs();
   const rssMb = process.memoryUsage().rss / 2 ** 20;
