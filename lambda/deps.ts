@@ -16,10 +16,12 @@ import { Ledger } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
 import { UsageReports, accountingAdminRoutes } from './accounting/report.js';
 import type { RetryPolicy } from './accounting/retry.js';
-import { CallTelemetry, DEFAULT_METRICS_NAMESPACE, withCallTelemetry } from './accounting/telemetry.js';
+import { CallTelemetry, withCallTelemetry } from './accounting/telemetry.js';
+import { ENV, LOG_MESSAGES, METRICS_NAMESPACE, SERVICE_NAME, envFlag } from './contract.js';
 import { createMeter, prepareRequestBody } from './metering/index.js';
 import { createLog, type LogFn } from './observability/log.js';
 import type { CallContext } from './pipeline.js';
+import { guardAsyncOutput } from './policy/async-output.js';
 import { loadPriceBook } from './pricing/config.js';
 import { RouteMatcher } from './routes/match.js';
 import { createDynamoClients, type DynamoClients } from './store/dynamo.js';
@@ -57,7 +59,7 @@ export async function appFromEnv(
   overrides: AppOverrides = {},
 ): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
   const config = loadConfig(env);
-  const serviceName = env.POWERTOOLS_SERVICE_NAME || 'bedrock-relay';
+  const serviceName = env[ENV.serviceName] || SERVICE_NAME;
   const { log } = createLog(serviceName, env.POWERTOOLS_LOG_LEVEL);
   const masterKey = masterKeySource(env);
   const clock = overrides.clock ?? Date.now;
@@ -68,11 +70,12 @@ export async function appFromEnv(
   const prices = loadPriceBook(env);
   const accountingLog = overrides.telemetry?.log ?? log;
   const telemetry = new CallTelemetry({
-    namespace: env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+    namespace: env[ENV.metricsNamespace] || METRICS_NAMESPACE,
     serviceName,
     log: accountingLog,
     writeMetrics: overrides.telemetry?.writeMetrics,
-    metricsDisabled: /^(1|true|yes|on)$/i.test(env.POWERTOOLS_METRICS_DISABLED ?? ''),
+    metricsDisabled: envFlag(env[ENV.metricsDisabled]),
+    perKeyMetrics: config.perKeyMetrics,
   });
   const core = {
     config,
@@ -85,7 +88,10 @@ export async function appFromEnv(
     log,
   };
   const price = prices.priceCall.bind(prices);
-  const finish = (deps: AppDeps) => ({ app: withCallTelemetry(createApp(deps), telemetry, isRelayPath), deps, config });
+  const finish = (deps: AppDeps) => {
+    const guarded = { ...deps, admission: guardAsyncOutput(deps.admission, config.asyncOutputBuckets) };
+    return { app: withCallTelemetry(createApp(guarded), telemetry, isRelayPath), deps: guarded, config };
+  };
 
   if (!config.keysTable) {
     // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
@@ -97,7 +103,7 @@ export async function appFromEnv(
   const table = config.keysTable;
   const store = new KeyStore(dynamo.doc, table, clock);
   const cache = new KeyCache({ ttlSeconds: config.keyCacheTtlSeconds, clock });
-  const onStoreError = (error: unknown) => log('error', 'key store unavailable', { error: (error as Error)?.name });
+  const onStoreError = (error: unknown) => log('error', LOG_MESSAGES.keyStoreUnavailable, { error: (error as Error)?.name });
   const limitDeps = { doc: dynamo.doc, table, clock, log: accountingLog };
   const windows = new RateWindows(limitDeps);
   const leases = new Leases(limitDeps, {

@@ -12,7 +12,12 @@ import { PROJECT_ROOT, RelayStack } from './relay-stack.js';
 export interface RelayAppOptions {
   /** Overrides for context values (tests use this; deployers use `-c key=value` or cdk.json). */
   readonly config?: RelayConfigInput;
-  /** Target account/region; default: the CLI's (CDK_DEFAULT_ACCOUNT/REGION), or env-agnostic offline. */
+  /**
+   * Target account/region. Default: none, an environment-agnostic template. The CLI's
+   * CDK_DEFAULT_REGION is deliberately not used: offline (no credentials, as in CI) it falls back to
+   * us-east-1, which would then be pinned into IAM ARNs and the Bedrock region. Agnostic, the
+   * region is AWS::Region at deploy time and AWS_REGION at run time, wherever the template goes.
+   */
   readonly env?: Environment;
   /** Run cdk-nag's AWS Solutions checks at synth (default true). */
   readonly nag?: boolean;
@@ -25,13 +30,13 @@ export function relayStackName(stage: string): string {
 
 export function addRelayStack(app: App, options: RelayAppOptions = {}): RelayStack {
   // Resolve once here only to learn the stage for the stack name; the stack validates everything.
-  const { stage } = resolveRelayConfig(options.config, readRelayContext((key) => app.node.tryGetContext(key)));
+  const { stage } = resolveRelayConfig(
+    options.config,
+    readRelayContext((key) => app.node.tryGetContext(key)),
+  );
   const stack = new RelayStack(app, relayStackName(stage), {
     config: options.config,
-    env: options.env ?? {
-      account: process.env.CDK_DEFAULT_ACCOUNT,
-      region: process.env.CDK_DEFAULT_REGION,
-    },
+    env: options.env,
     description: `bedrock-relay (${stage}): native-format Amazon Bedrock gateway with virtual keys`,
   });
   if (options.nag ?? true) Validations.of(stack).addPlugins(new AwsSolutionsChecks(stack, { verbose: true }));

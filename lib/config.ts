@@ -11,13 +11,18 @@
 /** How callers authenticate to the Function URL. */
 export type RelayAuthType = 'NONE' | 'AWS_IAM';
 
+/** Lambda's application log levels (LoggingConfig.ApplicationLogLevel). */
+export type RelayLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+const LOG_LEVELS: readonly RelayLogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+
 /** What a deployer may set. Every field is optional; see {@link RELAY_DEFAULTS}. */
 export interface RelayConfigInput {
   /** Stage name, part of the stack name (`BedrockRelay-<stage>`); lets dev and prod coexist. */
   readonly stage?: string;
   /**
    * Regions the role may call Bedrock in. The first is the one the relay calls
-   * (`RELAY_BEDROCK_REGION`). Default: the stack's own region.
+   * (`RELAY_BEDROCK_REGION`). Default: the region the stack is deployed in, resolved at deploy time
+   * (IAM) and at run time (the function's own AWS_REGION), never at synth.
    */
   readonly bedrockRegions?: readonly string[];
   /**
@@ -29,8 +34,11 @@ export interface RelayConfigInput {
   readonly memorySize?: number;
   /** Lambda timeout in seconds; at most 900 (Lambda's 15-minute limit). */
   readonly timeoutSeconds?: number;
-  /** Reserved concurrency; unset means the account's unreserved pool. */
-  readonly reservedConcurrency?: number;
+  /**
+   * Reserved concurrency: a ceiling that keeps a flood on the public URL from taking the account's
+   * whole Lambda concurrency (and from billing without bound). `'none'` uses the unreserved pool.
+   */
+  readonly reservedConcurrency?: number | 'none';
   /** CloudWatch Logs retention for the function's log group, in days. */
   readonly logRetentionDays?: number;
   /** How long a Lambda environment caches a key record (bounded staleness for block/delete). */
@@ -45,10 +53,21 @@ export interface RelayConfigInput {
   readonly alarmTopicArn?: string;
   /** X-Ray active tracing for the function. */
   readonly tracing?: boolean;
+  /** Lambda application log level (JSON log format); Powertools Logger follows it. */
+  readonly logLevel?: RelayLogLevel;
+  /** Add per-key metric dimensions (billed per key × model as CloudWatch custom metrics). */
+  readonly perKeyMetrics?: boolean;
+  /** S3 buckets StartAsyncInvoke may write to; the role gets s3:PutObject on exactly these. */
+  readonly asyncOutputBuckets?: readonly string[];
+  /**
+   * Let the role accept AWS Marketplace subscriptions, which the first call to a third-party model in
+   * an account triggers. `true` for any product, or a list of Marketplace product IDs.
+   */
+  readonly marketplaceSubscribe?: boolean | readonly string[];
 }
 
-/** The validated configuration the stack is built from. */
-export interface RelayConfig {
+/** The validated configuration the stack is built from (the function's own is lambda/config.ts). */
+export interface RelayStackConfig {
   readonly stage: string;
   /** Undefined means "the stack's region", resolved by the stack (it may be a token). */
   readonly bedrockRegions?: readonly string[];
@@ -63,11 +82,20 @@ export interface RelayConfig {
   readonly alarmEmail?: string;
   readonly alarmTopicArn?: string;
   readonly tracing: boolean;
+  readonly logLevel: RelayLogLevel;
+  readonly perKeyMetrics: boolean;
+  readonly asyncOutputBuckets?: readonly string[];
+  /** Undefined: no Marketplace grant; `'*'`: any product; otherwise these product IDs. */
+  readonly marketplaceProductIds?: '*' | readonly string[];
 }
 
 export const RELAY_DEFAULTS = {
   stage: 'dev',
-  memorySize: 1024,
+  // Chosen by measurement (bench/lambda-memory.ts, docs/readme-deploy.md): see MEMORY_NOTE there.
+  memorySize: 512,
+  reservedConcurrency: 100,
+  logLevel: 'INFO',
+  perKeyMetrics: false,
   // Long generations (large outputs, extended thinking, agents) can stream for many minutes; the
   // function is billed per millisecond used, so a generous ceiling costs nothing when unused.
   timeoutSeconds: 900,
@@ -75,7 +103,7 @@ export const RELAY_DEFAULTS = {
   keyCacheTtlSeconds: 30,
   authType: 'NONE',
   tracing: false,
-} as const satisfies Partial<RelayConfig>;
+} as const satisfies Partial<RelayStackConfig>;
 
 /** The context keys read by {@link readRelayContext}; each is also a {@link RelayConfigInput} field. */
 export const RELAY_CONTEXT_KEYS = [
@@ -92,12 +120,14 @@ export const RELAY_CONTEXT_KEYS = [
   'alarmEmail',
   'alarmTopicArn',
   'tracing',
+  'logLevel',
+  'perKeyMetrics',
+  'asyncOutputBuckets',
+  'marketplaceSubscribe',
 ] as const satisfies readonly (keyof RelayConfigInput)[];
 
 /** Values CloudWatch Logs accepts for a retention period (RetentionInDays). */
-export const LOG_RETENTION_DAYS: readonly number[] = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
+export const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /** Thrown at synth when the configuration is invalid; lists every problem at once. */
 export class RelayConfigError extends Error {
@@ -123,7 +153,7 @@ export function readRelayContext(tryGetContext: (key: string) => unknown): Recor
  * Merges props over context over defaults and validates the result.
  * `props` are typed by the compiler; `context` is whatever cdk.json or `-c` supplied.
  */
-export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record<string, unknown> = {}): RelayConfig {
+export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record<string, unknown> = {}): RelayStackConfig {
   const problems: string[] = [];
   const pick = (key: keyof RelayConfigInput): unknown => (props[key] !== undefined ? props[key] : context[key]);
 
@@ -134,7 +164,7 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
 
   const bedrockRegions = readStringList(pick('bedrockRegions'), 'bedrockRegions', problems);
   if (bedrockRegions !== undefined) {
-    if (bedrockRegions.length === 0) problems.push('bedrockRegions: give at least one region, or leave it unset to use the stack\'s region');
+    if (bedrockRegions.length === 0) problems.push("bedrockRegions: give at least one region, or leave it unset to use the stack's region");
     for (const region of bedrockRegions) {
       if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(region)) problems.push(`bedrockRegions: "${region}" is not an AWS region name (like us-east-1)`);
     }
@@ -161,9 +191,11 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
     problems.push(`timeoutSeconds: ${timeoutSeconds} must be between 1 and 900 (Lambda's 15-minute maximum)`);
   }
 
-  const reservedConcurrency = readInteger(pick('reservedConcurrency'), 'reservedConcurrency', problems);
+  const reservedRaw = pick('reservedConcurrency');
+  const reservedConcurrency =
+    reservedRaw === 'none' ? undefined : (readInteger(reservedRaw, 'reservedConcurrency', problems) ?? RELAY_DEFAULTS.reservedConcurrency);
   if (reservedConcurrency !== undefined && reservedConcurrency < 1) {
-    problems.push(`reservedConcurrency: ${reservedConcurrency} must be at least 1 (0 would stop every invocation); leave it unset for no reservation`);
+    problems.push(`reservedConcurrency: ${reservedConcurrency} must be at least 1 (0 would stop every invocation); use "none" for no reservation`);
   }
 
   const logRetentionDays = readInteger(pick('logRetentionDays'), 'logRetentionDays', problems) ?? RELAY_DEFAULTS.logRetentionDays;
@@ -202,6 +234,30 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
 
   const tracing = readBoolean(pick('tracing'), 'tracing', problems) ?? RELAY_DEFAULTS.tracing;
 
+  const logLevelRaw = readString(pick('logLevel'), 'logLevel', problems) ?? RELAY_DEFAULTS.logLevel;
+  const logLevel = logLevelRaw.toUpperCase() as RelayLogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel: "${logLevelRaw}" must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const perKeyMetrics = readBoolean(pick('perKeyMetrics'), 'perKeyMetrics', problems) ?? RELAY_DEFAULTS.perKeyMetrics;
+
+  const asyncOutputBuckets = readStringList(pick('asyncOutputBuckets'), 'asyncOutputBuckets', problems);
+  for (const bucket of asyncOutputBuckets ?? []) {
+    // S3 bucket naming rules; a name with "*" or "/" would widen the s3:PutObject grant.
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      problems.push(`asyncOutputBuckets: "${bucket}" is not an S3 bucket name (no s3://, no path, no wildcard)`);
+  }
+  if (asyncOutputBuckets !== undefined && asyncOutputBuckets.length === 0) problems.push('asyncOutputBuckets: give at least one bucket, or leave it unset');
+
+  const marketplaceRaw = pick('marketplaceSubscribe');
+  let marketplaceProductIds: '*' | string[] | undefined;
+  if (marketplaceRaw === true || marketplaceRaw === 'true') marketplaceProductIds = '*';
+  else if (marketplaceRaw !== undefined && marketplaceRaw !== false && marketplaceRaw !== 'false') {
+    marketplaceProductIds = readStringList(marketplaceRaw, 'marketplaceSubscribe', problems);
+    for (const id of marketplaceProductIds ?? []) {
+      if (!/^[a-z0-9-]{6,64}$/.test(id)) problems.push(`marketplaceSubscribe: "${id}" is not a Marketplace product ID (or use true for any product)`);
+    }
+  }
+
   if (problems.length > 0) throw new RelayConfigError(problems);
   return {
     stage,
@@ -217,6 +273,10 @@ export function resolveRelayConfig(props: RelayConfigInput = {}, context: Record
     alarmEmail,
     alarmTopicArn,
     tracing,
+    logLevel,
+    perKeyMetrics,
+    asyncOutputBuckets,
+    marketplaceProductIds,
   };
 }
 

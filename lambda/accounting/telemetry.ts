@@ -9,21 +9,28 @@
  * awaits settle), so metrics are flushed per invocation. Emission is synchronous from the first
  * metric to the flush: concurrent calls in one process (the local server) never mix dimensions.
  *
- * Metric contract (lib/operations.ts reads it): Requests, Errors, Throttles (Count); Latency,
- * TimeToFirstByte (Milliseconds); InputTokens, OutputTokens (Count); CostUSD (None). Dimension
- * sets [service] and [service, keyAlias, model]. Cardinality stays bounded: keyAlias is the
- * alias (or `key-<12 hex of the token>` for keys without one, `master`, `anonymous`), and model
- * is the price-table key when the model is priced, the normalised ID when Bedrock accepted the
- * call, otherwise `other` (so clients cannot mint a metric per made-up model name); `none` for
+ * Metric contract (names in lambda/contract.ts, which lib/ alarms on): every call emits each of
+ * METRICS' per-call metrics under the dimension sets [service] (totals: alarms and headline
+ * graphs) and [service, model]; [service, keyAlias, model] only when per-key metrics are switched
+ * on (RELAY_METRICS_PER_KEY), because CloudWatch bills every distinct name × dimension value as a
+ * custom metric: per key it grows with keys × models. Per-key detail is always in the usage table,
+ * `/key/usage` and the relay-call log line. Cardinality stays bounded: keyAlias is the alias
+ * (or `key-<12 hex of the token>` for keys without one, `master`, `anonymous`), and model is the
+ * price-table key when the model is priced, the normalised ID when Bedrock accepted the call,
+ * otherwise `other` (so clients cannot mint a metric per made-up model name); `none` for
  * operations without a model.
  *
- * Errors counts calls answered with a status ≥ 400 other than 429, and calls whose upstream
- * broke mid-stream; Throttles counts 429s (the key's budget or limits, or Bedrock's throttling).
+ * Who made a failure matters for paging: ClientErrors are 4xx other than 429 (scanners' 401s land
+ * here, never paged); RelayErrors are 5xx the relay made itself; UpstreamErrors are 5xx Bedrock
+ * answered plus calls whose upstream was unreachable, timed out or broke mid-stream; Throttles
+ * counts every 429 and UpstreamThrottles those Bedrock answered. Errors (any status ≥ 400 but 429,
+ * or an upstream failure) stays for the error rate.
  *
  * Never logged: the key, its secret, request or response bodies.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { App } from '../app.js';
+import { LOG_MESSAGES, METRICS, METRICS_NAMESPACE, SERVICE_NAME } from '../contract.js';
 import type { ResponseSink } from '../http/sink.js';
 import { normalizeModelId } from '../models/ids.js';
 import type { LogFn } from '../observability/log.js';
@@ -50,9 +57,11 @@ export interface CallTelemetryOptions {
   /** Where EMF lines go; default: Powertools' own stdout writer. Tests capture them here. */
   readonly writeMetrics?: (line: string) => void;
   readonly metricsDisabled?: boolean;
+  /** Also emit the [service, keyAlias, model] dimension set (billed per key × model). */
+  readonly perKeyMetrics?: boolean;
 }
 
-export const DEFAULT_METRICS_NAMESPACE = 'BedrockRelay';
+export const DEFAULT_METRICS_NAMESPACE = METRICS_NAMESPACE;
 
 export class CallTelemetry {
   private readonly facts = new WeakMap<RelayRequest, CallFacts>();
@@ -61,7 +70,7 @@ export class CallTelemetry {
   constructor(private readonly options: CallTelemetryOptions) {
     this.metrics = new Metrics({
       namespace: options.namespace ?? DEFAULT_METRICS_NAMESPACE,
-      serviceName: options.serviceName ?? 'bedrock-relay',
+      serviceName: options.serviceName ?? SERVICE_NAME,
     });
   }
 
@@ -78,6 +87,8 @@ export class CallTelemetry {
       const outcome = facts.outcome;
       const status = observed.status ?? outcome?.status ?? 499;
       const upstreamFailed = outcome?.upstreamFailed === true && !outcome.clientAborted;
+      // An outcome without upstreamFailed means Bedrock answered, so its status is Bedrock's.
+      const fromUpstream = outcome !== undefined && !outcome.upstreamFailed;
       const throttled = status === 429;
       const failed = (status >= 400 && !throttled) || upstreamFailed;
       const keyAlias = facts.keyAlias ?? 'anonymous';
@@ -88,17 +99,25 @@ export class CallTelemetry {
 
       if (!this.options.metricsDisabled) {
         const m = this.metrics;
+        const count = (name: string, value: boolean): void => {
+          m.addMetric(name, MetricUnit.Count, value ? 1 : 0);
+        };
         m.addDimensions({});
-        m.addDimensions({ keyAlias, model });
+        m.addDimensions({ model });
+        if (this.options.perKeyMetrics) m.addDimensions({ keyAlias, model });
         m.addMetadata('requestId', request.requestId);
-        m.addMetric('Requests', MetricUnit.Count, 1);
-        m.addMetric('Errors', MetricUnit.Count, failed ? 1 : 0);
-        m.addMetric('Throttles', MetricUnit.Count, throttled ? 1 : 0);
-        m.addMetric('Latency', MetricUnit.Milliseconds, round(totalMs));
-        if (outcome?.timeToFirstByteMs !== undefined) m.addMetric('TimeToFirstByte', MetricUnit.Milliseconds, round(outcome.timeToFirstByteMs));
-        m.addMetric('InputTokens', MetricUnit.Count, tokens ? tokens.input + tokens.cacheRead + tokens.cacheWrite : 0);
-        m.addMetric('OutputTokens', MetricUnit.Count, tokens?.output ?? 0);
-        m.addMetric('CostUSD', MetricUnit.NoUnit, costNanos / 1e9);
+        m.addMetric(METRICS.requests, MetricUnit.Count, 1);
+        count(METRICS.errors, failed);
+        count(METRICS.clientErrors, status >= 400 && status < 500 && !throttled);
+        count(METRICS.relayErrors, status >= 500 && !fromUpstream && !upstreamFailed);
+        count(METRICS.upstreamErrors, (fromUpstream && status >= 500) || upstreamFailed);
+        count(METRICS.throttles, throttled);
+        count(METRICS.upstreamThrottles, fromUpstream && throttled);
+        m.addMetric(METRICS.latency, MetricUnit.Milliseconds, round(totalMs));
+        if (outcome?.timeToFirstByteMs !== undefined) m.addMetric(METRICS.timeToFirstByte, MetricUnit.Milliseconds, round(outcome.timeToFirstByteMs));
+        m.addMetric(METRICS.inputTokens, MetricUnit.Count, tokens ? tokens.input + tokens.cacheRead + tokens.cacheWrite : 0);
+        m.addMetric(METRICS.outputTokens, MetricUnit.Count, tokens?.output ?? 0);
+        m.addMetric(METRICS.costUsd, MetricUnit.NoUnit, costNanos / 1e9);
         if (this.options.writeMetrics) {
           const line = JSON.stringify(m.serializeMetrics());
           m.clearMetrics();
@@ -110,7 +129,7 @@ export class CallTelemetry {
         }
       }
 
-      this.options.log(failed ? 'warn' : 'info', 'relay-call', {
+      this.options.log(failed ? 'warn' : 'info', LOG_MESSAGES.relayCall, {
         requestId: request.requestId,
         keyAlias,
         operation: facts.operation,

@@ -101,7 +101,10 @@ interface Invocation {
 function parseStreamed(result: { outcome: string; contentType?: string; raw: string }): Invocation {
   const raw = Buffer.from(result.raw, 'base64');
   const separator = raw.indexOf(Buffer.alloc(8));
-  assert.ok(separator > 0, `the response starts with a JSON prelude and 8 NUL bytes (outcome: ${result.outcome}; bytes: ${JSON.stringify(raw.toString('utf8').slice(0, 200))})`);
+  assert.ok(
+    separator > 0,
+    `the response starts with a JSON prelude and 8 NUL bytes (outcome: ${result.outcome}; bytes: ${JSON.stringify(raw.toString('utf8').slice(0, 200))})`,
+  );
   const prelude = JSON.parse(raw.subarray(0, separator).toString('utf8')) as { statusCode: number; headers?: Record<string, string> };
   return {
     outcome: result.outcome,
@@ -195,10 +198,9 @@ describe('the awslambda shim', () => {
           if (event.rawPath === '/write') { out.write('hello'); out.end(); } else { out.end('hello'); }
         });`,
       );
-      const { results: [written, endedOnly] } = await runInLambdaLikeProcess(taskRoot, 'index.handler', [
-        functionUrlEvent('GET', '/write', {}),
-        functionUrlEvent('GET', '/end-only', {}),
-      ], {});
+      const {
+        results: [written, endedOnly],
+      } = await runInLambdaLikeProcess(taskRoot, 'index.handler', [functionUrlEvent('GET', '/write', {}), functionUrlEvent('GET', '/end-only', {})], {});
       const parsed = parseStreamed(written!);
       assert.deepEqual([parsed.statusCode, parsed.headers['x-test'], parsed.body], [418, 'yes', 'hello']);
       assert.equal(Buffer.from(endedOnly!.raw, 'base64').toString('utf8'), 'hello', 'no prelude: Lambda would answer 502');
@@ -221,7 +223,10 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
       ? { status: 200, body: JSON.stringify({ ARN: SECRET_ARN, Name: 'BedrockRelay-test-MasterKey', SecretString: MASTER_KEY, VersionId: 'v1' }) }
       : { status: 400, body: JSON.stringify({ __type: 'InvalidRequestException', message: 'unexpected call' }) },
   );
-  const dynamodb = new FakeService(() => ({ status: 400, body: JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException', message: 'no table in this test' }) }));
+  const dynamodb = new FakeService(() => ({
+    status: 400,
+    body: JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException', message: 'no table in this test' }),
+  }));
   const bedrock = new FakeService(() => ({ status: 500, body: '{"message":"the relay must not call Bedrock in this test"}' }));
 
   before(async () => {
@@ -265,7 +270,9 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
     assert.match(code, /GetSecretValue/, 'the Secrets Manager client is inside');
     const lines = code.split('\n').length;
     assert.ok(code.length / lines > 1000, `minified (${lines} lines for ${code.length} characters)`);
-    t.diagnostic(`bundle: index.mjs ${(statSync(join(assetDir, 'index.mjs')).size / 1024).toFixed(0)} KiB, index.mjs.map ${(statSync(join(assetDir, 'index.mjs.map')).size / 1024).toFixed(0)} KiB`);
+    t.diagnostic(
+      `bundle: index.mjs ${(statSync(join(assetDir, 'index.mjs')).size / 1024).toFixed(0)} KiB, index.mjs.map ${(statSync(join(assetDir, 'index.mjs.map')).size / 1024).toFixed(0)} KiB`,
+    );
   });
 
   it('answers Function URL events as Lambda would run it', async () => {
@@ -288,7 +295,10 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
       AWS_REGION: 'us-east-1',
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_LAMBDA_FUNCTION_NAME: 'BedrockRelay-test-RelayFunction',
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      // What Lambda sets for the stack's LoggingConfig (JSON format, application level INFO).
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
+      AWS_LAMBDA_LOG_LEVEL: 'INFO',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
       LAMBDA_TASK_ROOT: assetDir,
       AWS_ACCESS_KEY_ID: 'ASIATESTTESTTESTTEST',
@@ -303,15 +313,20 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
       AWS_ENDPOINT_URL_BEDROCK: endpoints.bedrock,
       AWS_ENDPOINT_URL_BEDROCK_MANTLE: endpoints.bedrock,
     };
-    const { results, logs } = await runInLambdaLikeProcess(assetDir, handlerSetting, [
-      functionUrlEvent('GET', '/health/liveliness', { 'user-agent': 'curl/8.7.1', accept: '*/*' }),
-      functionUrlEvent(
-        'POST',
-        '/bedrock/model/x/converse',
-        { 'user-agent': 'curl/8.7.1', 'content-type': 'application/json' },
-        JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hello' }] }] }),
-      ),
-    ], env);
+    const { results, logs } = await runInLambdaLikeProcess(
+      assetDir,
+      handlerSetting,
+      [
+        functionUrlEvent('GET', '/health/liveliness', { 'user-agent': 'curl/8.7.1', accept: '*/*' }),
+        functionUrlEvent(
+          'POST',
+          '/bedrock/model/x/converse',
+          { 'user-agent': 'curl/8.7.1', 'content-type': 'application/json' },
+          JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hello' }] }] }),
+        ),
+      ],
+      env,
+    );
     const [liveliness, unauthenticated] = results.map(parseStreamed);
 
     assert.equal(liveliness!.outcome, 'finished');
@@ -333,8 +348,10 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
     const directives = emf.flatMap((record) => record._aws.CloudWatchMetrics).filter((d) => d.Namespace === 'BedrockRelay');
     assert.equal(directives.length, 1, `one EMF record for the one relayed call (logs: ${logs.slice(0, 500)})`);
     const dimensionSets = directives[0]!.Dimensions.map((set) => [...set].sort().join(','));
-    assert.deepEqual(dimensionSets.sort(), ['keyAlias,model,service', 'service']);
+    // Per-key dimensions are opt-in (RELAY_METRICS_PER_KEY), so the deployed default bills none.
+    assert.deepEqual(dimensionSets.sort(), ['model,service', 'service']);
     const names = directives[0]!.Metrics.map((metric) => metric.Name);
-    for (const name of ['Requests', 'Errors', 'Throttles', 'Latency']) assert.ok(names.includes(name), `EMF has ${name}`);
+    for (const name of ['Requests', 'ClientErrors', 'RelayErrors', 'UpstreamErrors', 'UpstreamThrottles', 'Latency'])
+      assert.ok(names.includes(name), `EMF has ${name}`);
   });
 });

@@ -32,9 +32,11 @@ describe('configuration defaults', () => {
       stage: 'dev',
       bedrockRegions: undefined,
       modelFamilies: undefined,
-      memorySize: 1024,
+      // bench/lambda-memory.ts: see docs/readme-deploy.md, "Memory".
+      memorySize: 512,
       timeoutSeconds: 900,
-      reservedConcurrency: undefined,
+      // A ceiling on a public URL: a flood cannot take the account's whole concurrency.
+      reservedConcurrency: 100,
       logRetentionDays: 30,
       keyCacheTtlSeconds: 30,
       corsAllowedOrigins: undefined,
@@ -42,6 +44,10 @@ describe('configuration defaults', () => {
       alarmEmail: undefined,
       alarmTopicArn: undefined,
       tracing: false,
+      logLevel: 'INFO',
+      perKeyMetrics: false,
+      asyncOutputBuckets: undefined,
+      marketplaceProductIds: undefined,
     });
   });
 });
@@ -79,6 +85,26 @@ describe('context values', () => {
     assert.equal(config.tracing, true);
   });
 
+  it('parse the options for a public URL, metrics and optional grants', () => {
+    const config = resolveRelayConfig(
+      {},
+      {
+        reservedConcurrency: 'none',
+        logLevel: 'debug',
+        perKeyMetrics: 'true',
+        asyncOutputBuckets: 'a-bucket,b.bucket',
+        marketplaceSubscribe: 'prod-abc123,prod-def456',
+      },
+    );
+    assert.equal(config.reservedConcurrency, undefined, '"none" lifts the reservation');
+    assert.equal(config.logLevel, 'DEBUG');
+    assert.equal(config.perKeyMetrics, true);
+    assert.deepEqual(config.asyncOutputBuckets, ['a-bucket', 'b.bucket']);
+    assert.deepEqual(config.marketplaceProductIds, ['prod-abc123', 'prod-def456']);
+    assert.equal(resolveRelayConfig({}, { marketplaceSubscribe: 'true' }).marketplaceProductIds, '*');
+    assert.equal(resolveRelayConfig({}, { marketplaceSubscribe: 'false' }).marketplaceProductIds, undefined);
+  });
+
   it('also accept JSON types, as cdk.json gives them', () => {
     const config = resolveRelayConfig({}, { bedrockRegions: ['eu-west-1'], memorySize: 512, tracing: false });
     assert.deepEqual(config.bedrockRegions, ['eu-west-1']);
@@ -90,21 +116,24 @@ describe('context values', () => {
     assert.equal(resolveRelayConfig({ memorySize: 3008 }, { memorySize: '512' }).memorySize, 3008);
   });
 
-  it('are read only for the relay\'s own keys', () => {
+  it("are read only for the relay's own keys", () => {
     const context: Record<string, unknown> = { stage: 'qa', '@aws-cdk/core:newStyleStackSynthesis': true, unrelated: 1, tracing: '' };
-    assert.deepEqual(readRelayContext((key) => context[key]), { stage: 'qa' });
+    assert.deepEqual(
+      readRelayContext((key) => context[key]),
+      { stage: 'qa' },
+    );
     assert.ok(RELAY_CONTEXT_KEYS.includes('bedrockRegions'), 'bedrockRegions is a context key');
   });
 });
 
 describe('invalid configuration', () => {
-  it('rejects a timeout above Lambda\'s 15 minutes, or below 1 second', () => {
+  it("rejects a timeout above Lambda's 15 minutes, or below 1 second", () => {
     assertRejected({ timeoutSeconds: 901 }, 'timeoutSeconds', /at most|between 1 and 900/);
     assertRejected({ timeoutSeconds: 0 }, 'timeoutSeconds', /between 1 and 900/);
     assertRejected({ timeoutSeconds: '15m' }, 'timeoutSeconds', /whole number/);
   });
 
-  it('rejects memory outside Lambda\'s range', () => {
+  it("rejects memory outside Lambda's range", () => {
     assertRejected({ memorySize: 64 }, 'memorySize', /128 and 10240/);
     assertRejected({ memorySize: 20000 }, 'memorySize', /128 and 10240/);
     assertRejected({ memorySize: 1.5 }, 'memorySize', /whole number/);
@@ -112,6 +141,11 @@ describe('invalid configuration', () => {
 
   it('rejects a reserved concurrency of 0, which would stop the function', () => {
     assertRejected({ reservedConcurrency: 0 }, 'reservedConcurrency', /at least 1/);
+  });
+
+  it('rejects a log level Lambda does not know, and product IDs that are not product IDs', () => {
+    assertRejected({ logLevel: 'VERBOSE' }, 'logLevel', /must be one of TRACE/);
+    assertRejected({ marketplaceSubscribe: ['*'] }, 'marketplaceSubscribe', /not a Marketplace product ID/);
   });
 
   it('rejects a log retention CloudWatch does not offer', () => {
@@ -172,11 +206,14 @@ describe('invalid configuration', () => {
 
   it('fails `cdk synth` before any resource is created', () => {
     const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], timeoutSeconds: '1200' } });
-    assert.throws(() => addRelayStack(app, { nag: false }), (error: unknown) => {
-      assert.ok(error instanceof RelayConfigError, 'a RelayConfigError');
-      assert.match(error.message, /Invalid bedrock-relay configuration:\n {2}- timeoutSeconds: 1200 must be between 1 and 900/);
-      return true;
-    });
+    assert.throws(
+      () => addRelayStack(app, { nag: false }),
+      (error: unknown) => {
+        assert.ok(error instanceof RelayConfigError, 'a RelayConfigError');
+        assert.match(error.message, /Invalid bedrock-relay configuration:\n {2}- timeoutSeconds: 1200 must be between 1 and 900/);
+        return true;
+      },
+    );
     assert.equal(app.node.children.length, 0, 'no stack was added');
   });
 });

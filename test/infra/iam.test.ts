@@ -78,7 +78,7 @@ describe('Bedrock permissions', () => {
       'application-inference-profile': /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:application-inference-profile\/\*$/,
       'async-invoke': /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:async-invoke\/\*$/,
       guardrail: /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:guardrail\/\*$/,
-      'guardrail-profile': /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:guardrail-profile\/\*$/,
+      'guardrail-profile': /^arn:<AWS::Partition>:bedrock:\*:<AWS::AccountId>:guardrail-profile\/\*$/,
       'knowledge-base': /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:knowledge-base\/\*$/,
       'agent-alias': /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:agent-alias\/\*$/,
       flow: /^arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:flow\/\*$/,
@@ -99,9 +99,7 @@ describe('Bedrock permissions', () => {
     // And every (action, resource type) pair of the mapping is present.
     for (const action of requiredIamActions(ROUTES)) {
       for (const type of resourceTypesFor(action)) {
-        const present = bedrockStatements.some(
-          (s) => list(s.Action).includes(action) && resourcesOf(s).every((r) => expectedSegment[type].test(r)),
-        );
+        const present = bedrockStatements.some((s) => list(s.Action).includes(action) && resourcesOf(s).every((r) => expectedSegment[type].test(r)));
         assert.equal(present, true, `${action} on ${type}`);
       }
     }
@@ -147,9 +145,21 @@ describe('Bedrock permissions', () => {
       'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.amazon.nova-*',
       'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.anthropic.*',
     ]);
-    assert.equal(resources.some((r) => r.includes('application-inference-profile')), false);
+    assert.equal(
+      resources.some((r) => r.includes('application-inference-profile')),
+      false,
+    );
     // Narrowing resources never drops an action.
     assert.deepEqual(actionsOf(bedrock, 'bedrock'), requiredIamActions(ROUTES));
+  });
+
+  it('allow guardrail profiles in every destination Region, since a cross-Region guardrail runs there', () => {
+    // Even with one configured Region: the profile (us., eu., apac.) picks the destinations.
+    const { statements } = rolePolicy({ bedrockRegions: ['us-east-1'] }, { account: '123456789012', region: 'us-east-1' });
+    const profiles = statements.filter((s) => resourcesOf(s).some((r) => r.includes(':guardrail-profile/')));
+    assert.equal(profiles.length, 1);
+    assert.deepEqual(resourcesOf(profiles[0]!), ['arn:<AWS::Partition>:bedrock:*:123456789012:guardrail-profile/*']);
+    assert.deepEqual(list(profiles[0]!.Action), ['bedrock:ApplyGuardrail']);
   });
 
   it('fail the synth, naming the action, when the route table needs an action with no resource mapping', () => {
@@ -160,9 +170,13 @@ describe('Bedrock permissions', () => {
     assert.throws(() => resourceTypesFor('s3:GetObject'), /not a bedrock/);
   });
 
-  it('stay well inside the 10,240-character limit for a role\'s inline policies, even widely configured', () => {
+  it("stay well inside the 10,240-character limit for a role's inline policies, even widely configured", () => {
     const { statements } = rolePolicy(
-      { bedrockRegions: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1'], modelFamilies: ['anthropic.*', 'amazon.nova-*', 'meta.llama*', 'mistral.*'], tracing: true },
+      {
+        bedrockRegions: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1'],
+        modelFamilies: ['anthropic.*', 'amazon.nova-*', 'meta.llama*', 'mistral.*'],
+        tracing: true,
+      },
       { account: '123456789012', region: 'us-east-1' },
     );
     // IAM counts the policy without whitespace; tokens are rendered as their longest likely value.
@@ -173,17 +187,11 @@ describe('Bedrock permissions', () => {
 });
 
 describe('DynamoDB permissions', () => {
-  it('allow the key store\'s item operations on its table and gsi1 index only (no Scan, no table management)', () => {
+  it("allow the key store's item operations on its table and gsi1 index only (no Scan, no table management)", () => {
     const dynamo = defaults.statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
     assert.equal(dynamo.length, 1);
-    assert.deepEqual(list(dynamo[0]!.Action).sort(), [
-      'dynamodb:BatchWriteItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-    ]);
+    // No BatchWriteItem: the store issues none (a dead grant is a grant an attacker could use).
+    assert.deepEqual(list(dynamo[0]!.Action).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     assert.deepEqual(list(dynamo[0]!.Resource), [
       { 'Fn::GetAtt': [defaults.ids.table, 'Arn'] },
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [defaults.ids.table, 'Arn'] }, '/index/gsi1']] },
@@ -201,7 +209,7 @@ describe('Secrets Manager permissions', () => {
 });
 
 describe('everything else', () => {
-  it('is writing to the function\'s own log group (and X-Ray when tracing is on)', () => {
+  it("is writing to the function's own log group (and X-Ray when tracing is on)", () => {
     const known = /^(bedrock|bedrock-mantle|dynamodb|secretsmanager):/;
     const other = defaults.statements.filter((s) => list(s.Action).some((a) => !known.test(a)));
     assert.deepEqual(other, [
@@ -218,5 +226,37 @@ describe('everything else', () => {
 
   it('has only Allow statements', () => {
     for (const statement of defaults.statements) assert.equal(statement.Effect, 'Allow');
+  });
+});
+
+describe('optional grants', () => {
+  it('give no S3 or Marketplace permission by default', () => {
+    assert.deepEqual(actionsOf(defaults.statements, 's3:'), []);
+    assert.deepEqual(actionsOf(defaults.statements, 'aws-marketplace:'), []);
+  });
+
+  it('allow s3:PutObject on exactly the asyncOutputBuckets objects, nothing else in S3', () => {
+    const { statements } = rolePolicy({ asyncOutputBuckets: ['video-out', 'relay.results'] });
+    const s3 = statements.filter((s) => list(s.Action).some((a) => a.startsWith('s3:')));
+    assert.equal(s3.length, 1);
+    assert.deepEqual(list(s3[0]!.Action), ['s3:PutObject']);
+    assert.deepEqual(resourcesOf(s3[0]!).sort(), ['arn:<AWS::Partition>:s3:::relay.results/*', 'arn:<AWS::Partition>:s3:::video-out/*']);
+  });
+
+  it('rejects bucket names that would widen the grant', () => {
+    assert.throws(() => rolePolicy({ asyncOutputBuckets: ['*'] }), /asyncOutputBuckets: "\*" is not an S3 bucket name/);
+    assert.throws(() => rolePolicy({ asyncOutputBuckets: ['s3://bucket/prefix'] }), /not an S3 bucket name/);
+  });
+
+  it('allow Marketplace Subscribe (scoped to product IDs when given) and ViewSubscriptions, never Unsubscribe', () => {
+    const scoped = rolePolicy({ marketplaceSubscribe: ['prod-abc123def456'] }).statements.filter((s) =>
+      list(s.Action).some((a) => a.startsWith('aws-marketplace:')),
+    );
+    assert.deepEqual(scoped.flatMap((s) => list(s.Action)).sort(), ['aws-marketplace:Subscribe', 'aws-marketplace:ViewSubscriptions']);
+    const subscribe = scoped.find((s) => list(s.Action).includes('aws-marketplace:Subscribe'))!;
+    assert.deepEqual(subscribe.Condition, { 'ForAnyValue:StringEquals': { 'aws-marketplace:ProductId': ['prod-abc123def456'] } });
+    const any = rolePolicy({ marketplaceSubscribe: true }).statements.find((s) => list(s.Action).includes('aws-marketplace:Subscribe'))!;
+    assert.equal(any.Condition, undefined);
+    assert.equal(JSON.stringify(rolePolicy({ marketplaceSubscribe: true }).statements).includes('Unsubscribe'), false);
   });
 });

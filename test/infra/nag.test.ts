@@ -36,6 +36,9 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         reservedConcurrency: 10,
         corsAllowedOrigins: ['https://app.example.com'],
         alarmEmail: 'ops@example.com',
+        perKeyMetrics: true,
+        asyncOutputBuckets: ['relay-video-out'],
+        marketplaceSubscribe: ['prod-abcdef123456'],
       }),
       [],
     );
@@ -44,7 +47,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
 
   it('still catches a wildcard nobody acknowledged (the checks are live)', () => {
     const found = violations({}, (stack) => {
-      stack.function.role?.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['arn:aws:s3:::*'] }));
+      stack.relay.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['arn:aws:s3:::*'] }));
     });
     assert.deepEqual(found, ['AwsSolutions-IAM5[Resource::arn:aws:s3:::*]']);
   });
@@ -64,7 +67,10 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     for (const expected of ['AwsSolutions-SMG4', 'AwsSolutions-L1', 'AwsSolutions-IAM5[Resource::*]']) {
       assert.ok(ids.includes(expected), `${expected} is acknowledged (found ${ids.join(', ')})`);
     }
-    assert.ok(ids.some((id) => id.includes(':foundation-model/*]')), 'the foundation-model wildcard is acknowledged');
+    assert.ok(
+      ids.some((id) => id.includes(':foundation-model/*]')),
+      'the foundation-model wildcard is acknowledged',
+    );
     for (const [id, reason] of acknowledged) assert.ok(reason.length >= 60, `${id} has a written reason: "${reason}"`);
   });
 

@@ -10,6 +10,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { addRelayStack, cdkJsonContext, relayStackName } from '../../lib/app.js';
 import type { RelayConfigInput } from '../../lib/config.js';
 import type { RelayStack } from '../../lib/relay-stack.js';
+import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambda/contract.js';
+import { bedrockRegion, loadConfig } from '../../lambda/config.js';
+
+/** Environment values that are plain strings (tokens such as Ref are left out). */
+function stringsOnly(variables: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
 
 function synth(config: RelayConfigInput = {}, env: Environment = {}): { stack: RelayStack; template: Template } {
   const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
@@ -26,18 +33,6 @@ function only(template: Template, type: string): { id: string; properties: Recor
   return { id, properties: resource.Properties ?? {}, resource };
 }
 
-interface DashboardWidget {
-  readonly type: string;
-  readonly properties?: { readonly metrics?: readonly unknown[] };
-}
-
-/** The dashboard body is a Fn::Join of JSON text and tokens; tokens become placeholders. */
-function dashboardWidgets(body: unknown): DashboardWidget[] {
-  const join = (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
-  const text = join[1].map((part) => (typeof part === 'string' ? part : 'TOKEN')).join(join[0]);
-  return (JSON.parse(text) as { widgets: DashboardWidget[] }).widgets;
-}
-
 const defaults = synth();
 
 describe('Lambda function', () => {
@@ -49,27 +44,28 @@ describe('Lambda function', () => {
     assert.equal(fn.Handler, 'index.handler');
   });
 
-  it('defaults to a 15-minute timeout and 1024 MB, without reserved concurrency or tracing', () => {
+  it('defaults to a 15-minute timeout, 512 MB and 100 reserved concurrent executions, without tracing', () => {
     assert.equal(fn.Timeout, 900);
-    assert.equal(fn.MemorySize, 1024);
-    assert.equal(fn.ReservedConcurrentExecutions, undefined);
+    assert.equal(fn.MemorySize, 512);
+    assert.equal(fn.ReservedConcurrentExecutions, 100);
     assert.equal(fn.TracingConfig, undefined);
+    const unreserved = only(synth({ reservedConcurrency: 'none' }).template, 'AWS::Lambda::Function').properties;
+    assert.equal(unreserved.ReservedConcurrentExecutions, undefined);
   });
 
   it('takes memory, timeout, reserved concurrency and tracing from the configuration', () => {
-    const custom = only(
-      synth({ memorySize: 2048, timeoutSeconds: 600, reservedConcurrency: 25, tracing: true }).template,
-      'AWS::Lambda::Function',
-    ).properties;
+    const custom = only(synth({ memorySize: 2048, timeoutSeconds: 600, reservedConcurrency: 25, tracing: true }).template, 'AWS::Lambda::Function').properties;
     assert.equal(custom.MemorySize, 2048);
     assert.equal(custom.Timeout, 600);
     assert.equal(custom.ReservedConcurrentExecutions, 25);
     assert.deepEqual(custom.TracingConfig, { Mode: 'Active' });
   });
 
-  it('logs to its own log group with the configured retention', () => {
+  it('logs JSON to its own log group with the configured retention and application log level', () => {
     const logGroup = only(defaults.template, 'AWS::Logs::LogGroup');
-    assert.deepEqual(fn.LoggingConfig, { LogGroup: { Ref: logGroup.id } });
+    assert.deepEqual(fn.LoggingConfig, { LogGroup: { Ref: logGroup.id }, LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' });
+    const debug = only(synth({ logLevel: 'DEBUG' }).template, 'AWS::Lambda::Function').properties;
+    assert.equal((debug.LoggingConfig as { ApplicationLogLevel: string }).ApplicationLogLevel, 'DEBUG');
     assert.equal(logGroup.properties.RetentionInDays, 30);
     assert.equal(logGroup.properties.LogGroupName, undefined, 'no fixed log group name');
     const custom = only(synth({ logRetentionDays: 365 }).template, 'AWS::Logs::LogGroup').properties;
@@ -83,16 +79,21 @@ describe('environment', () => {
   const table = only(template, 'AWS::DynamoDB::Table');
   const variables = (only(template, 'AWS::Lambda::Function').properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-  it('has exactly the variables the relay reads', () => {
+  it('has exactly the variables the relay reads, named by the shared contract', () => {
     assert.deepEqual(variables, {
-      RELAY_MASTER_KEY_SECRET_ARN: { Ref: secret.id },
-      RELAY_KEYS_TABLE: { Ref: table.id },
-      RELAY_BEDROCK_REGION: { Ref: 'AWS::Region' },
-      RELAY_KEY_CACHE_TTL_SECONDS: '30',
-      POWERTOOLS_SERVICE_NAME: 'bedrock-relay',
-      POWERTOOLS_METRICS_NAMESPACE: 'BedrockRelay',
+      [ENV.masterKeySecretArn]: { Ref: secret.id },
+      [ENV.keysTable]: { Ref: table.id },
+      [ENV.keyCacheTtlSeconds]: '30',
+      [ENV.asyncOutputBuckets]: '',
+      [ENV.serviceName]: SERVICE_NAME,
+      [ENV.metricsNamespace]: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
     });
+    // The function reads what the stack writes: the same names, the same values.
+    const config = loadConfig({ ...stringsOnly(variables), AWS_REGION: 'eu-west-3' });
+    assert.equal(config.keyCacheTtlSeconds, 30);
+    assert.deepEqual(config.asyncOutputBuckets, [], 'StartAsyncInvoke refused until buckets are configured');
+    assert.equal(config.perKeyMetrics, false);
   });
 
   it('carries no secret: no key variable and no Secrets Manager dynamic reference anywhere in the template', () => {
@@ -104,19 +105,52 @@ describe('environment', () => {
   });
 
   it('uses the first configured Bedrock region and the configured cache TTL', () => {
-    const custom = only(
-      synth({ bedrockRegions: ['us-west-2', 'us-east-1'], keyCacheTtlSeconds: 5 }, { region: 'eu-west-1' }).template,
-      'AWS::Lambda::Function',
-    ).properties.Environment as { Variables: Record<string, unknown> };
-    assert.equal(custom.Variables.RELAY_BEDROCK_REGION, 'us-west-2');
-    assert.equal(custom.Variables.RELAY_KEY_CACHE_TTL_SECONDS, '5');
+    const custom = only(synth({ bedrockRegions: ['us-west-2', 'us-east-1'], keyCacheTtlSeconds: 5 }, { region: 'eu-west-1' }).template, 'AWS::Lambda::Function')
+      .properties.Environment as { Variables: Record<string, unknown> };
+    assert.equal(custom.Variables[ENV.bedrockRegion], 'us-west-2');
+    assert.equal(custom.Variables[ENV.keyCacheTtlSeconds], '5');
   });
 
-  it('defaults the Bedrock region to the stack region when the stack has one', () => {
-    const custom = only(synth({}, { region: 'eu-central-1' }).template, 'AWS::Lambda::Function').properties.Environment as {
-      Variables: Record<string, unknown>;
-    };
-    assert.equal(custom.Variables.RELAY_BEDROCK_REGION, 'eu-central-1');
+  it('switches per-key metrics on only when asked', () => {
+    const custom = only(synth({ perKeyMetrics: true }).template, 'AWS::Lambda::Function').properties.Environment as { Variables: Record<string, string> };
+    assert.equal(custom.Variables[ENV.perKeyMetrics], 'true');
+    assert.equal(loadConfig(custom.Variables).perKeyMetrics, true);
+    assert.equal(variables[ENV.perKeyMetrics], undefined);
+  });
+});
+
+describe('region at run time', () => {
+  it('is never pinned by synth: without bedrockRegions the function uses its own AWS_REGION', () => {
+    for (const env of [{}, { region: 'eu-central-1' }]) {
+      const fn = only(synth({}, env).template, 'AWS::Lambda::Function').properties.Environment as { Variables: Record<string, string> };
+      assert.equal(fn.Variables[ENV.bedrockRegion], undefined);
+      // What Lambda then gives the function: its own region, wherever the template was deployed.
+      assert.equal(loadConfig({ ...fn.Variables, AWS_REGION: 'ap-southeast-2' }).region, 'ap-southeast-2');
+    }
+  });
+
+  it("is not taken from the CLI's default region either (offline, the CLI says us-east-1)", () => {
+    const saved = { region: process.env.CDK_DEFAULT_REGION, account: process.env.CDK_DEFAULT_ACCOUNT };
+    process.env.CDK_DEFAULT_REGION = 'us-east-1';
+    process.env.CDK_DEFAULT_ACCOUNT = '123456789012';
+    try {
+      const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+      const template = Template.fromStack(addRelayStack(app, { nag: false }));
+      const json = JSON.stringify(template.toJSON());
+      assert.doesNotMatch(json, /us-east-1/, 'no region literal anywhere in the template');
+      assert.doesNotMatch(json, /123456789012/, 'no account literal either');
+      assert.match(json, /"Ref":"AWS::Region"/, 'IAM resolves the region at deploy time');
+    } finally {
+      if (saved.region === undefined) delete process.env.CDK_DEFAULT_REGION;
+      else process.env.CDK_DEFAULT_REGION = saved.region;
+      if (saved.account === undefined) delete process.env.CDK_DEFAULT_ACCOUNT;
+      else process.env.CDK_DEFAULT_ACCOUNT = saved.account;
+    }
+  });
+
+  it('is the explicit RELAY_BEDROCK_REGION when a deployer names one', () => {
+    assert.equal(bedrockRegion({ [ENV.bedrockRegion]: 'us-west-2', AWS_REGION: 'eu-west-1' }), 'us-west-2');
+    assert.equal(bedrockRegion({ AWS_REGION: 'eu-west-1' }), 'eu-west-1');
   });
 });
 
@@ -229,58 +263,6 @@ describe('outputs', () => {
   });
 });
 
-describe('operations', () => {
-  it('has a dashboard over the relay metrics (by key and model) and Lambda metrics', () => {
-    const dashboard = only(defaults.template, 'AWS::CloudWatch::Dashboard').properties;
-    const widgets = dashboardWidgets(dashboard.DashboardBody);
-    const metricLines = widgets.flatMap((widget) => widget.properties?.metrics ?? []).map((line) => JSON.stringify(line));
-    const shows = (pattern: RegExp): boolean => metricLines.some((line) => pattern.test(line));
-    for (const metric of ['Requests', 'Errors', 'Throttles', 'Latency', 'TimeToFirstByte']) {
-      assert.equal(shows(new RegExp(`^\\["BedrockRelay","${metric}","service","bedrock-relay"`)), true, `dashboard shows the ${metric} total`);
-    }
-    for (const metric of ['InputTokens', 'OutputTokens', 'CostUSD', 'Requests', 'Errors', 'Latency']) {
-      const search = new RegExp(`SEARCH\\('\\{BedrockRelay,keyAlias,model,service\\} MetricName=\\\\"${metric}\\\\"`);
-      assert.equal(shows(search), true, `dashboard breaks ${metric} down by keyAlias and model`);
-    }
-    assert.equal(shows(/"stat":"p50"/) && shows(/"stat":"p99"/), true, 'latency percentiles');
-    for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) {
-      assert.equal(shows(new RegExp(`^\\["AWS/Lambda","${metric}"`)), true, `dashboard shows Lambda ${metric}`);
-    }
-    assert.equal(widgets.filter((widget) => widget.type === 'alarm').length, 1, 'an alarm status widget');
-    assert.match(JSON.stringify(dashboard.DashboardName), /BedrockRelay-dev-/);
-  });
-
-  it('alarms on the error rate, relay throttles, Lambda errors and Lambda throttles', () => {
-    const alarms = Object.values(defaults.template.findResources('AWS::CloudWatch::Alarm') as Resources).map((r) => JSON.stringify(r.Properties));
-    assert.equal(alarms.length, 4);
-    const alarmOn = (...parts: string[]): number => alarms.filter((alarm) => parts.every((part) => alarm.includes(part))).length;
-    assert.equal(alarmOn('100 * errors / requests', '"MetricName":"Errors"', '"MetricName":"Requests"', '"Namespace":"BedrockRelay"'), 1, 'error-rate alarm');
-    assert.equal(alarmOn('"Namespace":"BedrockRelay"', '"MetricName":"Throttles"'), 1, 'relay throttles alarm');
-    assert.equal(alarmOn('"Namespace":"AWS/Lambda"', '"MetricName":"Errors"'), 1, 'Lambda errors alarm');
-    assert.equal(alarmOn('"Namespace":"AWS/Lambda"', '"MetricName":"Throttles"'), 1, 'Lambda throttles alarm');
-    assert.equal(alarmOn('AlarmActions'), 0, 'no notification target configured');
-    defaults.template.resourceCountIs('AWS::SNS::Topic', 0);
-  });
-
-  it('notifies a new SNS topic with an e-mail subscription when alarmEmail is set', () => {
-    const { template } = synth({ alarmEmail: 'ops@example.com' });
-    const topic = only(template, 'AWS::SNS::Topic');
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: topic.id } });
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources);
-    assert.equal(alarms.length, 4);
-    for (const alarm of alarms) assert.deepEqual(alarm.Properties?.AlarmActions, [{ Ref: topic.id }]);
-  });
-
-  it('notifies an existing topic when alarmTopicArn is set', () => {
-    const topicArn = 'arn:aws:sns:us-east-1:123456789012:ops-alerts';
-    const { template } = synth({ alarmTopicArn: topicArn });
-    template.resourceCountIs('AWS::SNS::Topic', 0);
-    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
-      assert.deepEqual(alarm.Properties?.AlarmActions, [topicArn]);
-    }
-  });
-});
-
 /** Properties that would fix a resource's physical name, per resource type in this stack. */
 const NAME_PROPERTIES: Record<string, string[]> = {
   'AWS::Lambda::Function': ['FunctionName'],
@@ -292,7 +274,25 @@ const NAME_PROPERTIES: Record<string, string[]> = {
   'AWS::SNS::Topic': ['TopicName'],
   'AWS::CloudWatch::Alarm': ['AlarmName'],
   'AWS::CloudWatch::Dashboard': ['DashboardName'],
+  'AWS::Logs::MetricFilter': ['FilterName'],
 };
+
+describe('upgrades', () => {
+  it('keep the logical IDs of everything stateful or client-facing from before the constructs existed', () => {
+    // A new ID would make CloudFormation create a new table and secret (the old ones, retained,
+    // orphaned with every key), a new function URL, and drop the log group holding ledger replays.
+    const ids = Object.entries(defaults.template.toJSON().Resources as Resources).map(([id, r]) => `${r.Type} ${id}`);
+    for (const expected of [
+      'AWS::SecretsManager::Secret MasterKey0175C9E2',
+      'AWS::DynamoDB::Table KeysTableDD857A22',
+      'AWS::Logs::LogGroup FunctionLogsAE28C13D',
+      'AWS::Lambda::Function RelayFunctionD137DF95',
+      'AWS::Lambda::Url RelayFunctionFunctionUrl1A54261A',
+    ]) {
+      assert.ok(ids.includes(expected), `${expected} (found: ${ids.filter((id) => id.startsWith(expected.split(' ')[0]!)).join(', ')})`);
+    }
+  });
+});
 
 describe('stages: two stacks in one account and region', () => {
   const env = { account: '123456789012', region: 'us-east-1' };
@@ -312,7 +312,7 @@ describe('stages: two stacks in one account and region', () => {
     assert.deepEqual(assembly.stacks.map((stack) => stack.stackName).sort(), ['BedrockRelay-dev', 'BedrockRelay-prod']);
   });
 
-  it('fix no physical names except the dashboard\'s, which includes the stage', () => {
+  it("fix no physical names except the dashboard's, which includes the stage", () => {
     for (const template of templates) {
       for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
         for (const property of NAME_PROPERTIES[resource.Type] ?? []) {

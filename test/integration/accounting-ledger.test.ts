@@ -237,9 +237,12 @@ describe('ledger: exact usage and spend per key', () => {
     const emf = JSON.parse(relay.metrics[0]!) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> } };
     const directive = emf._aws.CloudWatchMetrics[0]!;
     assert.equal(directive.Namespace, 'BedrockRelay');
-    assert.deepEqual(directive.Dimensions, [['service'], ['service', 'keyAlias', 'model']]);
-    assert.deepEqual(directive.Metrics.map((m) => m.Name).sort(), ['CostUSD', 'Errors', 'InputTokens', 'Latency', 'OutputTokens', 'Requests', 'Throttles', 'TimeToFirstByte']);
-    assert.equal(emf.keyAlias, 'telemetry-1');
+    // Per-key dimensions are opt-in (RELAY_METRICS_PER_KEY): by default no key alias reaches CloudWatch metrics.
+    assert.deepEqual(directive.Dimensions, [['service'], ['service', 'model']]);
+    assert.deepEqual(directive.Metrics.map((m) => m.Name).sort(), [
+      'ClientErrors', 'CostUSD', 'Errors', 'InputTokens', 'Latency', 'OutputTokens', 'RelayErrors', 'Requests', 'Throttles', 'TimeToFirstByte', 'UpstreamErrors', 'UpstreamThrottles',
+    ]);
+    assert.equal(emf.keyAlias, undefined);
     assert.equal(emf.model, 'anthropic.claude-3-haiku-20240307', 'the price-table key');
     assert.equal(emf.Requests, 1);
     assert.equal(emf.Errors, 0);
@@ -248,7 +251,8 @@ describe('ledger: exact usage and spend per key', () => {
     assert.equal(emf.CostUSD, cost.costNanos / 1e9);
     const refusedEmf = JSON.parse(relay.metrics[1]!) as Record<string, unknown>;
     assert.equal(refusedEmf.Errors, 1);
-    assert.equal(refusedEmf.keyAlias, 'anonymous');
+    assert.equal(refusedEmf.ClientErrors, 1, 'an unauthenticated 401 is a client error, not one that pages');
+    assert.equal(refusedEmf.RelayErrors, 0);
 
     const everything = JSON.stringify(relay.logs) + relay.metrics.join('\n');
     assert.ok(!everything.includes(key), 'the key never appears in logs or metrics');
