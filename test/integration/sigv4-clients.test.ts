@@ -53,7 +53,8 @@ let relay: RelayUnderTest;
 let clock: ManualClock;
 
 before(async () => {
-  fake = await startFakeBedrock();
+  // One fake for both hosts: it accepts the relay's bedrock and bedrock-mantle signatures.
+  fake = await startFakeBedrock({ signingService: ['bedrock', 'bedrock-mantle'] });
   dynamo = await startEmbeddedDynamo();
   clock = manualClock(Date.now());
   relay = await startRelay({
@@ -479,5 +480,26 @@ describe('block, expiry, delete and regenerate apply to both forms at once', () 
     bearer.destroy();
     signed.destroy();
     assert.equal(fake.requests.length, 2);
+  });
+});
+
+describe('model spellings from the same client trial (issue 13, item 4)', () => {
+  it('a key listing openai.gpt-oss-120b-1:0 sees and may call mantle\'s openai.gpt-oss-120b', async () => {
+    const issued = await issue({ models: ['openai.gpt-oss-120b-1:0'] });
+    const listed = await rawRequest(relay.url, 'GET', '/bedrock-mantle/v1/models', { authorization: `Bearer ${issued.key}` });
+    assert.equal(listed.status, 200);
+    const ids = (JSON.parse(listed.body.toString()) as { data: Array<{ id: string }> }).data.map((model) => model.id);
+    assert.deepEqual(ids, ['openai.gpt-oss-120b']);
+    const chat = await rawRequest(relay.url, 'POST', '/bedrock-mantle/v1/chat/completions', { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json' },
+      JSON.stringify({ model: 'openai.gpt-oss-120b', messages: [{ role: 'user', content: 'Hi' }] }));
+    assert.equal(chat.status, 200, chat.body.toString());
+  });
+
+  it('the README\'s mantle example model, anthropic.claude-haiku-4-5, is priced', async () => {
+    const issued = await issue();
+    const answer = await rawRequest(relay.url, 'POST', '/bedrock-mantle/anthropic/v1/messages', { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      JSON.stringify({ model: 'anthropic.claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }));
+    assert.equal(answer.status, 200, answer.body.toString());
+    await waitFor(async () => ((await spendOf(issued.token)) > 0 ? true : undefined));
   });
 });
