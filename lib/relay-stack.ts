@@ -60,6 +60,8 @@ export class RelayStack extends Stack {
   readonly function: NodejsFunction;
   readonly functionUrl: lambda.FunctionUrl;
   readonly masterKeySecret: secretsmanager.Secret;
+  /** What every key's aws_secret_access_key is derived from (lambda/keys/aws-credentials.ts). */
+  readonly sigv4SigningSecret: secretsmanager.Secret;
   readonly keysTable: dynamodb.Table;
   readonly logGroup: logs.LogGroup;
   readonly operations: RelayOperations;
@@ -94,6 +96,21 @@ export class RelayStack extends Stack {
       'The master key is an administrator credential held by people and scripts, so rotating it is a coordinated step (put a new ' +
         'SecretString; environments read it at cold start), documented in the README. Automatic rotation would need a rotation ' +
         'function and would lock administrators out without notice. Day-to-day callers use virtual keys, rotated with /key/regenerate.',
+    );
+
+    // SigV4 in: each key's aws_secret_access_key is HMAC(this secret, key token), so the table
+    // alone does not reveal it. Separate from the master key so rotating one leaves the other;
+    // retained, since replacing it changes every key's AWS secret (see docs/readme-sigv4.md).
+    this.sigv4SigningSecret = new secretsmanager.Secret(this, 'SigV4SigningSecret', {
+      description: `bedrock-relay (${config.stage}) SigV4 signing secret: keys' AWS secret access keys are derived from it`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      this.sigv4SigningSecret,
+      'AwsSolutions-SMG4',
+      'Rotating the SigV4 signing secret changes every virtual key\'s aws_secret_access_key at once, so it is a coordinated step ' +
+        '(documented in docs/readme-sigv4.md), not an automatic rotation. Individual pairs rotate with /key/regenerate.',
     );
 
     // The layout comes from the key store's own schema (lambda/store/schema.ts), so the deployed
@@ -146,6 +163,13 @@ export class RelayStack extends Stack {
     );
     role.addToPolicy(
       new iam.PolicyStatement({
+        sid: 'ReadSigV4SigningSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.sigv4SigningSecret.secretArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
         sid: 'KeysTable',
         actions: [...KEYS_TABLE_ACTIONS],
         resources: [this.keysTable.tableArn, `${this.keysTable.tableArn}/index/${TABLE_SCHEMA.gsi1.name}`],
@@ -183,6 +207,7 @@ export class RelayStack extends Stack {
       logGroup: this.logGroup,
       environment: {
         RELAY_MASTER_KEY_SECRET_ARN: this.masterKeySecret.secretArn,
+        RELAY_SIGV4_SECRET_ARN: this.sigv4SigningSecret.secretArn,
         RELAY_KEYS_TABLE: this.keysTable.tableName,
         RELAY_BEDROCK_REGION: bedrockRegion,
         RELAY_KEY_CACHE_TTL_SECONDS: String(config.keyCacheTtlSeconds),
