@@ -18,6 +18,8 @@ export const METRICS_NAMESPACE = 'BedrockRelay';
 export const ENV = {
   /** Secrets Manager secret whose SecretString is the master key. */
   masterKeySecretArn: 'RELAY_MASTER_KEY_SECRET_ARN',
+  /** Secret each key's aws_secret_access_key is derived from (HMAC of the key token; SigV4 in). */
+  sigv4SecretArn: 'RELAY_SIGV4_SECRET_ARN',
   /** DynamoDB table of keys, usage and limit counters. */
   keysTable: 'RELAY_KEYS_TABLE',
   /**

@@ -1,12 +1,14 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { createApp, type App, type AppDeps } from './app.js';
-import { masterKeyAuthenticator } from './auth/principal.js';
 import { masterKeySource } from './auth/master-key.js';
+import { signingSecretSource } from './auth/signing-secret.js';
 import { loadConfig, type RelayConfig } from './config.js';
 import { filterDiscoveryAnswer } from './discovery/filter.js';
 import { handleAdminRequest } from './keys/admin.js';
-import { createKeyAuthenticator } from './keys/authenticator.js';
+import { AwsCredentialDeriver } from './keys/aws-credentials.js';
+import { awsCredentialAdminRoutes } from './keys/aws-credentials-routes.js';
+import { NO_KEYS, createKeyAuthenticator } from './keys/authenticator.js';
 import { KeyCache } from './keys/cache.js';
 import { KeyStore } from './keys/store.js';
 import { isKeyRecord } from './keys/types.js';
@@ -62,6 +64,10 @@ export async function appFromEnv(
   const serviceName = env[ENV.serviceName] || SERVICE_NAME;
   const { log } = createLog(serviceName, env.POWERTOOLS_LOG_LEVEL);
   const masterKey = masterKeySource(env);
+  // SigV4 in: every key's AWS pair is derived from this server-held secret (unset: bearer only).
+  const signingSecret = signingSecretSource(env);
+  const awsCredentials = signingSecret ? new AwsCredentialDeriver(signingSecret) : undefined;
+  const sigV4 = { awsCredentials, regions: [config.region] };
   const clock = overrides.clock ?? Date.now;
   // The standard chain: env, SSO, profile, container and instance roles; in Lambda the
   // execution role's session credentials, refreshed before they expire.
@@ -96,7 +102,7 @@ export async function appFromEnv(
   if (!config.keysTable) {
     // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
     const admission = createAccountingAdmission({ telemetry, price, clock, log: accountingLog });
-    return finish({ ...core, authenticate: masterKeyAuthenticator(masterKey), admission, ready: async () => true });
+    return finish({ ...core, authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }), admission, ready: async () => true });
   }
 
   const dynamo = overrides.dynamo ?? createDynamoClients();
@@ -122,10 +128,10 @@ export async function appFromEnv(
     log: accountingLog,
   });
   const reports = new UsageReports({ doc: dynamo.doc, table, store, clock, windows, leases });
-  const extraRoutes = accountingAdminRoutes(reports, store);
+  const extraRoutes = [...accountingAdminRoutes(reports, store), ...(awsCredentials ? awsCredentialAdminRoutes(awsCredentials, masterKey) : [])];
   return finish({
     ...core,
-    authenticate: createKeyAuthenticator({ store, cache, masterKey, clock, onStoreError }),
+    authenticate: createKeyAuthenticator({ store, cache, masterKey, clock, onStoreError, ...sigV4 }),
     admission,
     filterDiscovery: (call: CallContext, status: number, body: Buffer) =>
       call.match.route.discovery && call.principal.kind === 'virtual-key' && isKeyRecord(call.principal.record)
@@ -140,7 +146,7 @@ export async function appFromEnv(
           headers: request.headers,
           body: request.body,
         },
-        { store, cache, masterKey, clock, onError: onStoreError, extraRoutes },
+        { store, cache, masterKey, clock, onError: onStoreError, extraRoutes, awsCredentials },
       ),
     ready: async () => {
       await store.ping();

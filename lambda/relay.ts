@@ -39,7 +39,8 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
   const match = deps.matcher.match(request.method, request.rawPath, request.rawQueryString);
   if (match.route.unsupported) throw new RelayError(400, 'ValidationException', match.route.unsupported);
 
-  const principal = await deps.authenticate(credentialFrom(request.headers));
+  // The whole request goes along: a SigV4-signed call is verified over its wire form.
+  const principal = await deps.authenticate(credentialFrom(request.headers), request);
   const model = modelOf(match, request.body);
   const call: CallContext = { request, match, principal, model };
   const admission = await deps.admission.admit(call);

@@ -35,6 +35,8 @@ export class RelayStack extends Stack {
   readonly config: RelayStackConfig;
   readonly relay: RelayFunction;
   readonly masterKey: RelaySecret;
+  /** What every key's aws_secret_access_key is derived from (lambda/keys/aws-credentials.ts). */
+  readonly sigv4SigningSecret: RelaySecret;
   readonly keysTable: RelayKeysTable;
   readonly operations: RelayOperations;
 
@@ -58,6 +60,19 @@ export class RelayStack extends Stack {
         'SecretString; environments read it at cold start), documented in the README. Automatic rotation would need a rotation ' +
         'function and would lock administrators out without notice. Day-to-day callers use virtual keys, rotated with /key/regenerate.',
     );
+
+    // SigV4 in: each key's aws_secret_access_key is HMAC(this secret, key token), so the table
+    // alone does not reveal it. Separate from the master key so rotating one leaves the other.
+    this.sigv4SigningSecret = new RelaySecret(this, 'SigV4SigningSecret', {
+      description: `bedrock-relay (${config.stage}) SigV4 signing secret: keys' AWS secret access keys are derived from it`,
+      length: 64,
+    });
+    acknowledge(
+      this.sigv4SigningSecret.secret,
+      'AwsSolutions-SMG4',
+      "Rotating the SigV4 signing secret changes every virtual key's aws_secret_access_key at once, so it is a coordinated step " +
+        '(documented in the README), not an automatic rotation. Individual pairs rotate with /key/regenerate.',
+    );
     this.keysTable = new RelayKeysTable(this, 'KeysTable');
 
     // ── Function ──
@@ -69,6 +84,7 @@ export class RelayStack extends Stack {
     });
     const environment: Record<string, string> = {
       [ENV.masterKeySecretArn]: this.masterKey.secret.secretArn,
+      [ENV.sigv4SecretArn]: this.sigv4SigningSecret.secret.secretArn,
       [ENV.keysTable]: this.keysTable.table.tableName,
       [ENV.keyCacheTtlSeconds]: String(config.keyCacheTtlSeconds),
       // Set (even empty) so the function refuses StartAsyncInvoke to buckets it has no grant on.
@@ -99,6 +115,7 @@ export class RelayStack extends Stack {
 
     // ── Grants ──
     this.masterKey.grantRead(this.relay);
+    this.sigv4SigningSecret.grantRead(this.relay);
     this.keysTable.grantKeyStore(this.relay);
     this.grantBedrock(config);
 

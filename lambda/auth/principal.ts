@@ -1,13 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { RelayError } from '../http/errors.js';
+import type { WireRequest } from './sigv4.js';
 
 /** Who is calling. Virtual-key principals carry the key's stored record (see lambda/keys). */
 export type Principal<KeyRecord = unknown> =
   | { readonly kind: 'master' }
   | { readonly kind: 'virtual-key'; readonly token: string; readonly record: KeyRecord };
 
-/** Resolves the credential a client presented into a principal, or throws a 401/403 RelayError. */
-export type Authenticator = (credential: string | undefined) => Promise<Principal>;
+/**
+ * Resolves the credential a client presented into a principal, or throws a 401/403 RelayError.
+ * `credential` is the bearer key (see credentialFrom); `request` is the whole request, for
+ * authenticators that verify a SigV4 signature over it (lambda/keys/authenticator.ts).
+ */
+export type Authenticator = (credential: string | undefined, request?: WireRequest) => Promise<Principal>;
 
 /**
  * The credential from `Authorization: Bearer <key>` or `x-api-key: <key>` (what the AWS SDK's

@@ -22,6 +22,8 @@ export type BedrockErrorType =
   | 'ValidationException'
   | 'UnknownOperationException'
   | 'UnrecognizedClientException'
+  | 'InvalidSignatureException'
+  | 'IncompleteSignatureException'
   | 'ExpiredTokenException'
   | 'AccessDeniedException'
   | 'ResourceNotFoundException'

@@ -1,3 +1,4 @@
+import type { AwsCredentialDeriver } from './aws-credentials.js';
 import type { KeyCache } from './cache.js';
 import { keyNotFound } from './errors.js';
 import type { KeyStore } from './store.js';
@@ -18,6 +19,12 @@ export interface KeyManagementDeps {
   /** This environment's key cache: admin changes take effect here at once. */
   readonly cache?: KeyCache;
   readonly clock?: Clock;
+  /**
+   * Derives each key's aws_secret_access_key (shown once, with the key). Absent where the
+   * signing secret is not at hand (e.g. the CLI): the answer then has the access key id and
+   * `aws_secret_access_key: null`.
+   */
+  readonly awsCredentials?: AwsCredentialDeriver;
 }
 
 /**
@@ -38,7 +45,7 @@ export class KeyManagement {
     const changes = parseGenerateBody(body);
     const { secret, record } = await this.deps.store.create(changes);
     this.deps.cache?.invalidate(record.token);
-    return this.withSecret(secret, record);
+    return await this.withSecret(secret, record);
   }
 
   /** GET /key/info?key=… → {"key": <token>, "info": {...}} (the token, never the secret). */
@@ -96,7 +103,7 @@ export class KeyManagement {
     try {
       const { secret, record } = await this.deps.store.regenerate(token, changes);
       this.deps.cache?.invalidate(record.token);
-      return this.withSecret(secret, record);
+      return await this.withSecret(secret, record);
     } finally {
       this.deps.cache?.invalidate(token);
     }
@@ -118,6 +125,7 @@ export class KeyManagement {
       token: record.token,
       key_name: record.key_name,
       key_alias: record.key_alias ?? null,
+      aws_access_key_id: record.aws_access_key_id ?? null,
       spend: spendInUsd(record),
       max_budget: record.max_budget ?? null,
       budget_duration: record.budget_duration ?? null,
@@ -144,8 +152,10 @@ export class KeyManagement {
     };
   }
 
-  private withSecret(secret: string, record: KeyRecord): JsonObject {
+  private async withSecret(secret: string, record: KeyRecord): Promise<JsonObject> {
+    // The AWS secret is derived, not stored; like the key itself it is shown only here.
+    const awsSecret = this.deps.awsCredentials && record.aws_access_key_id ? await this.deps.awsCredentials.secretFor(record.token) : null;
     // LiteLLM answers `token_id` (newer) and `token` (older clients); both are the hash.
-    return { key: secret, ...this.view(record), token_id: record.token };
+    return { key: secret, ...this.view(record), aws_secret_access_key: awsSecret, token_id: record.token };
   }
 }

@@ -33,6 +33,11 @@ export interface KeyRecord {
   /** Display form, `sk-...abcd`. */
   readonly key_name: string;
   readonly key_alias?: string;
+  /**
+   * The key's AWS access key id (lambda/keys/aws-credentials.ts): public, also reachable through
+   * the AKID#<id> lookup item. Absent on keys made before SigV4 support (regenerate gives one).
+   */
+  readonly aws_access_key_id?: string;
   /** Model allow-list; empty: every model. */
   readonly models: readonly string[];
   /** Operation names from the route table; empty: every operation. */

@@ -9,10 +9,12 @@ import { functionUrlHandler } from '../runtime/function-url.js';
 import { DataDirLockedError, startEmbeddedDynamo, writeEndpointFile, removeEndpointFile, type EmbeddedDynamo } from '../store/embedded.js';
 import { installAwslambdaGlobal, startFunctionUrlEmulator } from './function-url-emulator.js';
 import { resolveLocalMasterKey } from './master-key-file.js';
+import { resolveLocalSigningSecret } from './sigv4-secret-file.js';
 
 const dataDir = resolve(process.env.RELAY_DATA_DIR || '.relay');
 const master = resolveLocalMasterKey(process.env, dataDir);
-const env: Record<string, string | undefined> = { ...process.env, RELAY_MASTER_KEY: master.key };
+// Keys' AWS secret access keys are derived from this (lambda/keys/aws-credentials.ts).
+const env: Record<string, string | undefined> = { ...process.env, RELAY_MASTER_KEY: master.key, RELAY_SIGV4_SECRET: resolveLocalSigningSecret(process.env, dataDir) };
 
 let embedded: EmbeddedDynamo | undefined;
 const overrides: { -readonly [K in keyof AppOverrides]: AppOverrides[K] } = {};

@@ -20,7 +20,7 @@ export interface NormalizedModel {
   readonly id: string;
   /** The foundation model without any inference-profile prefix, e.g. `anthropic.claude-3-haiku-20240307-v1:0`. */
   readonly base: string;
-  /** The base without its version suffix (`-v1:0`, `-v1`, `:0`), e.g. `anthropic.claude-3-haiku-20240307`. */
+  /** The base without its version suffix (`-v1:0`, `-v1`, `:0`, `-1:0`), e.g. `anthropic.claude-3-haiku-20240307`. */
   readonly family: string;
   /**
    * The family without a release date (`-20240307`), e.g. `anthropic.claude-3-haiku`: how
@@ -36,7 +36,9 @@ export interface NormalizedModel {
 }
 
 const ARN = /^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:([a-z-]+)\/(.+)$/;
-const VERSION_SUFFIX = /(-v\d+(:\d+)?|:\d+)$/;
+// `-v1:0`, `-v1`, `:0`, and `-1:0` (gpt-oss on bedrock-runtime: `openai.gpt-oss-120b-1:0`, which
+// bedrock-mantle calls `openai.gpt-oss-120b`). A bare `-1` is not a version: `claude-haiku-4-5`.
+const VERSION_SUFFIX = /(-v\d+(:\d+)?|-\d+:\d+|:\d+)$/;
 // Anthropic's model IDs on bedrock-runtime carry a release date (`claude-haiku-4-5-20251001`)
 // that the mantle spelling (`claude-haiku-4-5`) leaves out.
 const RELEASE_DATE = /-\d{8}$/;

@@ -63,11 +63,31 @@ function candidates(model: NormalizedModel): string[] {
   return keys;
 }
 
+/**
+ * Dated keys by their undated spelling (`anthropic.claude-haiku-4-5` →
+ * `anthropic.claude-haiku-4-5-20251001`), so that the mantle ID, which has no release date,
+ * finds the dated runtime price. Where several releases share an undated name the newest date
+ * wins: the undated ID names the current release.
+ */
+function undatedIndex(keys: Iterable<string>): Map<string, string> {
+  const index = new Map<string, string>();
+  for (const key of keys) {
+    const model = normalizeModelId(key);
+    if (model.opaque || model.undated === model.family) continue;
+    const undated = model.profilePrefix ? `${model.profilePrefix}.${model.undated}` : model.undated;
+    const current = index.get(undated);
+    if (current === undefined || current < key) index.set(undated, key);
+  }
+  return index;
+}
+
 export class PriceBook {
   private readonly prices: ReadonlyMap<string, CompiledPrice>;
+  private readonly undated: ReadonlyMap<string, string>;
 
   private constructor(prices: Map<string, CompiledPrice>) {
     this.prices = prices;
+    this.undated = undatedIndex(prices.keys());
   }
 
   /** Compiles a table; throws PriceTableError naming the first bad entry. */
@@ -100,9 +120,20 @@ export class PriceBook {
   }
 
   lookup(model: string): { key: string; price: CompiledPrice } | undefined {
-    for (const key of candidates(normalizeModelId(model))) {
+    const normalized = normalizeModelId(model);
+    const keys = candidates(normalized);
+    for (const key of keys) {
       const price = this.prices.get(key);
       if (price) return { key, price };
+    }
+    // An ID without a release date (bedrock-mantle's `anthropic.claude-haiku-4-5`) falls back to
+    // the dated entry of the same model. Only then: a dated ID never borrows another date's price.
+    if (!normalized.opaque && normalized.undated === normalized.family) {
+      for (const candidate of keys) {
+        const key = this.undated.get(candidate);
+        const price = key === undefined ? undefined : this.prices.get(key);
+        if (key !== undefined && price) return { key, price };
+      }
     }
     return undefined;
   }

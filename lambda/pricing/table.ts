@@ -151,12 +151,10 @@ export const BUILTIN_PRICES: Readonly<Record<string, PriceSpec>> = {
 
   // ── OpenAI
   // gpt-oss is served as `openai.gpt-oss-120b-1:0` on bedrock-runtime and `openai.gpt-oss-120b`
-  // elsewhere; both spellings are keys. GPT-5.6 models charge their long-context rates for the whole
+  // elsewhere; lambda/models/ids.ts reads `-1:0` as a version, so one key prices both. GPT-5.6 models charge their long-context rates for the whole
   // call when its input exceeds 272K tokens.
   'openai.gpt-oss-20b': { input: 0.00007, output: 0.0003, source: G },
-  'openai.gpt-oss-20b-1': { input: 0.00007, output: 0.0003, source: G },
   'openai.gpt-oss-120b': { input: 0.00015, output: 0.0006, source: G },
-  'openai.gpt-oss-120b-1': { input: 0.00015, output: 0.0006, source: G },
   'openai.gpt-oss-safeguard-20b': { input: 0.00007, output: 0.0002, source: M },
   'openai.gpt-oss-safeguard-120b': { input: 0.00015, output: 0.0006, source: M },
   'openai.gpt-5.4': { input: 0.00275, output: 0.0165, cacheRead: 0.000275, source: G },

@@ -286,6 +286,7 @@ describe('the synthesized Lambda bundle', { skip: SKIP }, () => {
     for (const [name, value] of Object.entries(stackVariables)) {
       if (typeof value === 'string') resolved[name] = value;
       else if (name === 'RELAY_MASTER_KEY_SECRET_ARN') resolved[name] = SECRET_ARN;
+      else if (name === 'RELAY_SIGV4_SECRET_ARN') resolved[name] = SECRET_ARN.replace('MasterKey', 'SigV4SigningSecret');
       else if (name === 'RELAY_KEYS_TABLE') resolved[name] = 'BedrockRelay-test-KeysTable-1A2B3C';
       else if (name === 'RELAY_BEDROCK_REGION') resolved[name] = 'us-east-1';
       else assert.fail(`no deploy-time value for ${name}: ${JSON.stringify(value)}`);

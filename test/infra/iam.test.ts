@@ -23,7 +23,7 @@ interface Statement {
 interface RolePolicy {
   readonly template: Template;
   readonly statements: Statement[];
-  readonly ids: { role: string; table: string; secret: string; logGroup: string };
+  readonly ids: { role: string; table: string; secret: string; signingSecret: string; logGroup: string };
 }
 
 function rolePolicy(config: RelayConfigInput = {}, env: Environment = {}): RolePolicy {
@@ -31,9 +31,9 @@ function rolePolicy(config: RelayConfigInput = {}, env: Environment = {}): RoleP
   const stack = addRelayStack(app, { config, env, nag: false });
   const template = Template.fromStack(stack);
   const json = template.toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  const idOf = (type: string): string => {
-    const ids = Object.keys(json.Resources).filter((id) => json.Resources[id]!.Type === type);
-    assert.equal(ids.length, 1, `one ${type}`);
+  const idOf = (type: string, prefix = ''): string => {
+    const ids = Object.keys(json.Resources).filter((id) => json.Resources[id]!.Type === type && id.startsWith(prefix));
+    assert.equal(ids.length, 1, `one ${type}${prefix ? ` named ${prefix}…` : ''}`);
     return ids[0]!;
   };
   const role = idOf('AWS::IAM::Role');
@@ -47,7 +47,8 @@ function rolePolicy(config: RelayConfigInput = {}, env: Environment = {}): RoleP
   return {
     template,
     statements,
-    ids: { role, table: idOf('AWS::DynamoDB::Table'), secret: idOf('AWS::SecretsManager::Secret'), logGroup: idOf('AWS::Logs::LogGroup') },
+    ids: { role, table: idOf('AWS::DynamoDB::Table'), secret: idOf('AWS::SecretsManager::Secret', 'MasterKey'),
+      signingSecret: idOf('AWS::SecretsManager::Secret', 'SigV4SigningSecret'), logGroup: idOf('AWS::Logs::LogGroup') },
   };
 }
 
@@ -200,11 +201,12 @@ describe('DynamoDB permissions', () => {
 });
 
 describe('Secrets Manager permissions', () => {
-  it('allow GetSecretValue on the master-key secret only', () => {
+  it('allow GetSecretValue on the master-key secret and the SigV4 signing secret only', () => {
     const secrets = defaults.statements.filter((s) => list(s.Action).some((a) => a.startsWith('secretsmanager:')));
-    assert.equal(secrets.length, 1);
-    assert.deepEqual(list(secrets[0]!.Action), ['secretsmanager:GetSecretValue']);
-    assert.deepEqual(list(secrets[0]!.Resource), [{ Ref: defaults.ids.secret }]);
+    // CDK merges the two grants (same action) into one statement.
+    for (const statement of secrets) assert.deepEqual(list(statement.Action), ['secretsmanager:GetSecretValue']);
+    const resources = secrets.flatMap((s) => list(s.Resource));
+    assert.deepEqual(resources.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ Ref: defaults.ids.secret }, { Ref: defaults.ids.signingSecret }].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
   });
 });
 

@@ -43,6 +43,17 @@ describe('modelAllowed', () => {
     assert.ok(!modelAllowed('anthropic.claude-3-5-sonnet-20240620-v1:0', 'anthropic.claude-3-5-sonnet-20241022-v2:0'));
   });
 
+  it('reads gpt-oss\'s runtime `-1:0` as a version, so its mantle spelling is the same model (issue 13)', () => {
+    assert.equal(normalizeModelId('openai.gpt-oss-120b-1:0').undated, 'openai.gpt-oss-120b');
+    assert.ok(modelAllowed('openai.gpt-oss-120b-1:0', 'openai.gpt-oss-120b'));
+    assert.ok(modelAllowed('openai.gpt-oss-120b', 'openai.gpt-oss-120b-1:0'));
+    assert.ok(modelAllowed('openai.gpt-oss-120b-1:0', 'us.openai.gpt-oss-120b-1:0'));
+    assert.ok(!modelAllowed('openai.gpt-oss-120b-1:0', 'openai.gpt-oss-20b'));
+    // A bare trailing number is part of the name, not a version.
+    assert.equal(normalizeModelId('anthropic.claude-haiku-4-5').family, 'anthropic.claude-haiku-4-5');
+    assert.ok(!modelAllowed('anthropic.claude-haiku-4-5', 'anthropic.claude-haiku-4'));
+  });
+
   it('matches wildcards on the model, not the geography', () => {
     assert.ok(modelAllowed('anthropic.claude-*', `eu.${HAIKU}`));
     assert.ok(!modelAllowed('anthropic.claude-*', 'meta.llama3-8b-instruct-v1:0'));

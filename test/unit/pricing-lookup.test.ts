@@ -39,6 +39,18 @@ describe('price lookup by every spelling of a model ID', () => {
     assert.equal(perMillionIn('au.anthropic.claude-haiku-4-5-20251001-v1:0').costNanos, 1_100_000_000);
   });
 
+  it('undated (mantle) IDs find their dated price (issue 13)', () => {
+    assert.deepEqual(perMillionIn('anthropic.claude-haiku-4-5'), { costNanos: 1_100_000_000, priced: true, priceKey: 'anthropic.claude-haiku-4-5-20251001' });
+    assert.deepEqual(perMillionIn('global.anthropic.claude-haiku-4-5'), { costNanos: 1_000_000_000, priced: true, priceKey: 'global.anthropic.claude-haiku-4-5-20251001' });
+    assert.equal(perMillionIn('us.anthropic.claude-haiku-4-5').costNanos, 1_100_000_000);
+    assert.equal(perMillionIn('anthropic.claude-sonnet-4-5').costNanos, 3_300_000_000);
+    // Several dated releases under one undated name: the newest one's price.
+    const book2 = PriceBook.compile({ 'x.model-20240101': { input: 0.001, output: 0 }, 'x.model-20250101': { input: 0.002, output: 0 } });
+    assert.equal(book2.priceCall('x.model', MILLION_IN).costNanos, 2_000_000_000);
+    // A dated ID never borrows another release's price.
+    assert.equal(book2.priceCall('x.model-20260101', MILLION_IN).priced, false);
+  });
+
   it('models with one price everywhere use it for the global profile too', () => {
     assert.equal(perMillionIn('global.anthropic.claude-sonnet-4-20250514-v1:0').costNanos, 3_000_000_000);
     assert.equal(perMillionIn('us.anthropic.claude-sonnet-4-20250514-v1:0').costNanos, 3_000_000_000);
