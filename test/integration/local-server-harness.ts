@@ -91,3 +91,36 @@ export function httpHead(method: string, path: string, headers: Record<string, s
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('')}\r\n`;
 }
+
+export interface RawAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Reads one HTTP/1.1 response (content-length framed) from a raw socket, leaving the socket open. */
+export function readAnswer(socket: net.Socket): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const lines = buffer.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(lines[0]!.split(' ')[1]);
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? 0);
+      if (buffer.byteLength < end + 4 + length) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve({ status, headers, body: buffer.subarray(end + 4, end + 4 + length).toString('utf8') });
+    };
+    const onClose = () => reject(new Error(`closed before a whole answer: ${JSON.stringify(buffer.toString('latin1'))}`));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
