@@ -129,6 +129,8 @@ interface ServeContext {
 }
 
 const noLog: EmulatorLog = () => undefined;
+/** How long calls cut at the shutdown deadline get to write their usage. */
+const CUT_SETTLE_MS = 5_000;
 
 /** Serve the handler on one port that speaks HTTP/1.1 and prior-knowledge h2c. */
 export async function startFunctionUrlEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
@@ -234,6 +236,9 @@ export async function startFunctionUrlEmulator(options: EmulatorOptions): Promis
       }
       const unfinished = inFlight.size;
       for (const socket of sockets) socket.destroy();
+      // A cut call still records what it used: its upstream is aborted at once, then its usage
+      // is written; give that a moment before the caller closes the store.
+      if (unfinished > 0) await Promise.race([Promise.allSettled([...inFlight]), delay(CUT_SETTLE_MS)]);
       h1.close();
       await closed;
       return { unfinished };

@@ -134,6 +134,9 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
     await worker.terminate();
     throw error;
   }
+  // From here on, a failure inside the store's thread (dynalite throws on a request that
+  // arrives while it closes) must not end the relay: calls fail closed on the store instead.
+  worker.on('error', () => undefined);
   const { address, port } = listening;
   const endpoint = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   const clients = createDynamoClients({ endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS });
