@@ -8,10 +8,13 @@
  */
 import { resolve } from 'node:path';
 import { DataDirLockedError } from '../store/embedded.js';
+import { makeStdoutAsync } from './async-stdout.js';
 import { checkAwsCredentials } from './credentials-check.js';
 import { resolveLocalMasterKey } from './master-key-file.js';
 import { startLocalServer, type LocalServer } from './server.js';
 
+// Per-call log lines and metrics leave through the thread pool, not a blocking write each.
+const stdout = makeStdoutAsync();
 const dataDir = resolve(process.env.RELAY_DATA_DIR || '.relay');
 const master = resolveLocalMasterKey(process.env, dataDir);
 const env: Record<string, string | undefined> = { ...process.env, RELAY_MASTER_KEY: master.key };
@@ -66,7 +69,7 @@ const onSignal = (signal: NodeJS.Signals) => {
   local.stop().then(
     ({ unfinished }) => {
       process.stdout.write(unfinished > 0 ? `stopped; ${unfinished} call(s) were cut at the deadline\n` : 'stopped\n');
-      process.exit(0);
+      void stdout.flush().then(() => process.exit(0));
     },
     (error: unknown) => {
       process.stderr.write(`shutdown failed: ${(error as Error)?.stack ?? String(error)}\n`);
