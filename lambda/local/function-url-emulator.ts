@@ -28,6 +28,7 @@ import type { LambdaResponseStream } from '../runtime/function-url.js';
 import { ByteBudget } from './byte-budget.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { readBody } from './request-body.js';
+import { Slots } from './slots.js';
 
 export const FUNCTION_URL_MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
@@ -104,6 +105,8 @@ export interface EmulatorStats {
   readonly connections: number;
   readonly inFlight: number;
   readonly bufferedRequestBytes: number;
+  /** Requests read and waiting for an invocation slot (maxInFlightCalls). */
+  readonly waitingForSlot: number;
 }
 
 export interface RunningEmulator {
@@ -125,6 +128,7 @@ interface ServeContext {
   readonly options: EmulatorOptions;
   readonly limits: ServerLimits;
   readonly budget: ByteBudget;
+  readonly slots: Slots;
   readonly draining: () => boolean;
 }
 
@@ -139,7 +143,8 @@ export async function startFunctionUrlEmulator(options: EmulatorOptions): Promis
   const log = options.log ?? noLog;
   const budget = new ByteBudget(limits.maxBufferedRequestBytes);
   let draining = false;
-  const context: ServeContext = { options, limits, budget, draining: () => draining };
+  const slots = new Slots(limits.maxInFlightCalls);
+  const context: ServeContext = { options, limits, budget, slots, draining: () => draining };
   // Invocations still running (e.g. writing usage after the last byte) are awaited by
   // shutdown(), as Lambda lets an invocation finish after its response has been sent.
   const inFlight = new Set<Promise<void>>();
@@ -247,7 +252,7 @@ export async function startFunctionUrlEmulator(options: EmulatorOptions): Promis
     url: `http://${host}:${address.port}`,
     port: address.port,
     limits,
-    stats: () => ({ connections: sockets.size, inFlight: inFlight.size, bufferedRequestBytes: budget.inUse }),
+    stats: () => ({ connections: sockets.size, inFlight: inFlight.size, bufferedRequestBytes: budget.inUse, waitingForSlot: slots.waiting }),
     shutdown,
     close: async () => void (await shutdown()),
   };
@@ -261,6 +266,12 @@ function headOf(req: CompatRequest): RequestHead {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   return { method: req.method ?? 'GET', rawPath: q === -1 ? url : url.slice(0, q), headers: req.headers };
+}
+
+function clientGone(res: CompatResponse): boolean {
+  if (res.destroyed) return true;
+  if ('stream' in res) return res.stream.destroyed || res.stream.closed;
+  return !res.socket || res.socket.destroyed;
 }
 
 function defaultRefusal(refusal: Refusal): LocalAnswer {
@@ -297,7 +308,13 @@ async function serve(context: ServeContext, req: CompatRequest, res: CompatRespo
       return answerUnread(req, res, render({ status: 408, message: `The request body stopped arriving for ${limits.bodyIdleTimeoutMs} ms.` }), 0);
   }
   try {
-    await invoke(options, req, res, read.body);
+    await context.slots.acquire();
+    try {
+      // The client may have gone while it waited: nothing to invoke for.
+      if (!clientGone(res)) await invoke(options, req, res, read.body);
+    } finally {
+      context.slots.release();
+    }
   } finally {
     budget.give(read.reserved);
   }

@@ -18,6 +18,12 @@ export interface ServerLimits {
   readonly maxBufferedRequestBytes: number;
   /** On SIGTERM/SIGINT, how long calls in flight may take to finish (and record their usage). */
   readonly shutdownGraceMs: number;
+  /**
+   * Invocations running at once (each until its usage is written). Beyond it, requests wait,
+   * bodies read, before the handler starts: when usage writes fall behind, clients slow down
+   * instead of the writes piling up until they time out.
+   */
+  readonly maxInFlightCalls: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -29,6 +35,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxConnections: 1_024,
   maxBufferedRequestBytes: 256 * 1024 * 1024,
   shutdownGraceMs: 30_000,
+  maxInFlightCalls: 512,
 };
 
 /** The environment variable behind each limit. */
@@ -40,6 +47,7 @@ export const LIMIT_ENV: Readonly<Record<keyof ServerLimits, string>> = {
   maxConnections: 'RELAY_MAX_CONNECTIONS',
   maxBufferedRequestBytes: 'RELAY_MAX_BUFFERED_REQUEST_BYTES',
   shutdownGraceMs: 'RELAY_SHUTDOWN_TIMEOUT_MS',
+  maxInFlightCalls: 'RELAY_MAX_IN_FLIGHT_CALLS',
 };
 
 /** Reads the limits from the environment; a malformed value stops the server at start. */
