@@ -192,3 +192,13 @@ export async function spawnDynamo(): Promise<DynamoProcess> {
   const info = JSON.parse(service.ready[1]!) as { endpoint: string; tableName: string };
   return { ...service, ...info };
 }
+
+/** A plain TCP pipe to `targetPort` in its own process (bench/processes/tcp-pipe.ts): the floor. */
+export async function spawnTcpPipe(targetPort: number): Promise<Service & { readonly url: string }> {
+  const service = await spawnService({
+    args: ['--import', 'tsx', 'bench/processes/tcp-pipe.ts'],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PIPE_TARGET_PORT: String(targetPort) },
+    ready: /PIPE (\{.*\})/,
+  });
+  return { ...service, url: (JSON.parse(service.ready[1]!) as { url: string }).url };
+}

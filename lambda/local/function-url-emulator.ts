@@ -10,6 +10,13 @@
  * (the prelude is written by the first write(), not by end()), enforces the Function URL's
  * 6 MB request limit, and tells the handler when the client goes away by destroying the
  * response stream, which AWS cannot do but a local server can.
+ *
+ * It also stands in for what AWS's front end does before a Function URL is invoked, so that a
+ * hostile network cannot take it down: every socket, session and stream error is handled;
+ * a head must arrive within a timeout, a body must keep progressing, idle keep-alive
+ * connections and h2 sessions are closed, connections are capped (limits.ts); request bodies
+ * buffered across all requests share one byte budget (503 + retry-after beyond it); an
+ * optional `screen` refuses a request from its head alone, before any body byte is buffered.
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
@@ -18,6 +25,10 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { LambdaResponseStream } from '../runtime/function-url.js';
+import { ByteBudget } from './byte-budget.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+import { readBody } from './request-body.js';
+import { Slots } from './slots.js';
 
 export const FUNCTION_URL_MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
@@ -53,72 +64,294 @@ export function installAwslambdaGlobal(): void {
 type CompatRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type CompatResponse = http.ServerResponse | http2.Http2ServerResponse;
 
+/** What the emulator knows of a request before reading its body. */
+export interface RequestHead {
+  readonly method: string;
+  readonly rawPath: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** An answer the emulator gives itself, without invoking the handler. */
+export interface LocalAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Why the emulator refused a request on its own: body stalled (408), or too many bytes buffered (503). */
+export interface Refusal {
+  readonly status: 408 | 503;
+  readonly message: string;
+  readonly retryAfterSeconds?: number;
+}
+
+export type EmulatorLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
 export interface EmulatorOptions {
   readonly handler: StreamingHandler;
   readonly port?: number;
   readonly host?: string;
   readonly functionName?: string;
+  /** Timeouts, connection cap, buffered-bytes cap; see limits.ts for the defaults. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Looks at a request's head before its body is read; an answer refuses it (e.g. no key at all). */
+  readonly screen?: (head: RequestHead) => LocalAnswer | undefined;
+  /** Renders the emulator's own refusals in the client's dialect; default: `{"message"}`. */
+  readonly renderRefusal?: (refusal: Refusal, head: RequestHead) => LocalAnswer;
+  readonly log?: EmulatorLog;
+}
+
+export interface EmulatorStats {
+  readonly connections: number;
+  readonly inFlight: number;
+  readonly bufferedRequestBytes: number;
+  /** Requests read and waiting for an invocation slot (maxInFlightCalls). */
+  readonly waitingForSlot: number;
 }
 
 export interface RunningEmulator {
   readonly url: string;
   readonly port: number;
+  readonly limits: ServerLimits;
+  stats(): EmulatorStats;
+  /**
+   * Stops accepting connections, closes idle ones, lets invocations in flight finish (each
+   * awaits its usage write) for up to `graceMs`, then cuts whatever is left.
+   * Resolves with how many invocations were cut.
+   */
+  shutdown(graceMs?: number): Promise<{ readonly unfinished: number }>;
+  /** shutdown() with the configured grace (tests and embedders). */
   close(): Promise<void>;
 }
+
+interface ServeContext {
+  readonly options: EmulatorOptions;
+  readonly limits: ServerLimits;
+  readonly budget: ByteBudget;
+  readonly slots: Slots;
+  readonly draining: () => boolean;
+}
+
+const noLog: EmulatorLog = () => undefined;
+/** How long calls cut at the shutdown deadline get to write their usage. */
+const CUT_SETTLE_MS = 5_000;
 
 /** Serve the handler on one port that speaks HTTP/1.1 and prior-knowledge h2c. */
 export async function startFunctionUrlEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   installAwslambdaGlobal();
-  // Invocations still running (e.g. writing usage after the last byte) are awaited by close(),
-  // as Lambda lets an invocation finish after its response has been sent.
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const log = options.log ?? noLog;
+  const budget = new ByteBudget(limits.maxBufferedRequestBytes);
+  let draining = false;
+  const slots = new Slots(limits.maxInFlightCalls);
+  const context: ServeContext = { options, limits, budget, slots, draining: () => draining };
+  // Invocations still running (e.g. writing usage after the last byte) are awaited by
+  // shutdown(), as Lambda lets an invocation finish after its response has been sent.
   const inFlight = new Set<Promise<void>>();
   const onRequest = (req: CompatRequest, res: CompatResponse) => {
-    const invocation = serve(options, req, res);
+    // Draining: answer what already arrived, but tell HTTP/1.1 clients not to reuse the connection.
+    if (draining && !('stream' in res)) res.setHeader('connection', 'close');
+    const invocation = serve(context, req, res).catch((error: unknown) =>
+      log('error', 'local server: request failed outside the handler', { error: (error as Error)?.message }),
+    );
     inFlight.add(invocation);
     void invocation.finally(() => inFlight.delete(invocation));
   };
-  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, onRequest);
+
+  const h1 = http.createServer(
+    {
+      // Node checks headersTimeout on this interval; a tenth keeps the bound within 10 %.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 10))),
+      headersTimeout: limits.headersTimeoutMs,
+      // The whole-request bound is off: the body's own idle timeout (readBody) replaces it, so a
+      // large upload on a slow link is not cut while it progresses.
+      requestTimeout: 0,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    onRequest,
+  );
+  h1.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // Node starts its connection tracking (headersTimeout, closeIdleConnections) on 'listening',
+  // which a server fed sockets by hand never emits: start it the documented way it starts.
+  h1.emit('listening');
+
   const h2 = http2.createServer({}, onRequest);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => undefined);
+    // No frame either way for this long: GOAWAY; streams still open may finish.
+    session.setTimeout(limits.h2IdleTimeoutMs, () => session.close());
+    if (draining) session.close();
+  });
+  // A stream reset by the client surfaces here and on the compat request; the invocation sees it as 'close'.
+  h2.on('stream', (stream) => stream.on('error', () => undefined));
+  h2.on('sessionError', () => undefined);
+
   const sockets = new Set<net.Socket>();
   // The HTTP/2 connection preface starts with "PRI * HTTP/2.0"; anything else is HTTP/1.x.
   // noDelay: the response head and the first body bytes are small writes; without it the
   // second waits for the client's delayed ACK (about 40 ms a request on keep-alive).
   const front = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
+    // From the first moment: a reset before h1/h2 take the socket (they add their own
+    // handlers) would otherwise be an unhandled 'error' that ends the process.
+    socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
+    // Nothing at all within the head timeout: a connection that only holds a descriptor.
+    socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy());
     socket.once('readable', () => {
+      socket.setTimeout(0);
+      if (socket.destroyed) return;
       const head: Buffer | null = socket.read(Math.min(socket.readableLength, 24)) ?? socket.read();
       if (!head) return socket.destroy();
       socket.unshift(head);
       (head.subarray(0, 3).toString('latin1') === 'PRI' ? h2 : h1).emit('connection', socket);
     });
   });
+  // Beyond the cap, net.Server closes a new connection as soon as it is accepted.
+  front.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
-    front.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    front.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      front.off('error', reject);
+      resolve();
+    });
   });
+  // After listen, 'error' means accept() failed (EMFILE when descriptors run out): the server
+  // keeps listening and Node retries; unhandled, it would end the process.
+  front.on('error', (error: NodeJS.ErrnoException) => log('warn', 'local server: accept failed', { code: error.code }));
+  front.on('drop', () => log('warn', 'local server: connection refused, at the connection cap', { maxConnections: limits.maxConnections }));
+
   const address = front.address() as net.AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let shutdownDone: Promise<{ unfinished: number }> | undefined;
+  const shutdown = (graceMs = limits.shutdownGraceMs): Promise<{ unfinished: number }> =>
+    (shutdownDone ??= (async () => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      h1.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const deadline = Date.now() + graceMs;
+      // New requests may still arrive on connections already open; wait for those too.
+      while (inFlight.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...inFlight]), delay(deadline - Date.now())]);
+        h1.closeIdleConnections();
+      }
+      const unfinished = inFlight.size;
+      for (const socket of sockets) socket.destroy();
+      // A cut call still records what it used: its upstream is aborted at once, then its usage
+      // is written; give that a moment before the caller closes the store.
+      if (unfinished > 0) await Promise.race([Promise.allSettled([...inFlight]), delay(CUT_SETTLE_MS)]);
+      h1.close();
+      await closed;
+      return { unfinished };
+    })());
   return {
     url: `http://${host}:${address.port}`,
     port: address.port,
-    close: async () => {
-      // Bounded: an invocation stuck on a silent upstream must not hold the shutdown forever.
-      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
-      for (const socket of sockets) socket.destroy();
-      h1.closeAllConnections();
-      await new Promise<void>((resolve) => front.close(() => resolve()));
-    },
+    limits,
+    stats: () => ({ connections: sockets.size, inFlight: inFlight.size, bufferedRequestBytes: budget.inUse, waitingForSlot: slots.waiting }),
+    shutdown,
+    close: async () => void (await shutdown()),
   };
 }
 
-async function serve(options: EmulatorOptions, req: CompatRequest, res: CompatResponse): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readBody(req);
-  } catch {
-    return plain(res, 413, { Message: 'Request must be smaller than 6291456 bytes for the InvokeFunction operation' });
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+}
+
+function headOf(req: CompatRequest): RequestHead {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return { method: req.method ?? 'GET', rawPath: q === -1 ? url : url.slice(0, q), headers: req.headers };
+}
+
+function clientGone(res: CompatResponse): boolean {
+  if (res.destroyed) return true;
+  if ('stream' in res) return res.stream.destroyed || res.stream.closed;
+  return !res.socket || res.socket.destroyed;
+}
+
+function defaultRefusal(refusal: Refusal): LocalAnswer {
+  return {
+    status: refusal.status,
+    headers: {
+      'content-type': 'application/json',
+      ...(refusal.retryAfterSeconds !== undefined ? { 'retry-after': String(refusal.retryAfterSeconds) } : {}),
+    },
+    body: JSON.stringify({ message: refusal.message }),
+  };
+}
+
+async function serve(context: ServeContext, req: CompatRequest, res: CompatResponse): Promise<void> {
+  const { options, limits, budget } = context;
+  const head = headOf(req);
+  const refused = options.screen?.(head);
+  if (refused) return answerUnread(req, res, refused, limits.bodyIdleTimeoutMs);
+  const read = await readBody(req, { maxBytes: FUNCTION_URL_MAX_REQUEST_BYTES, idleMs: limits.bodyIdleTimeoutMs, budget });
+  const render = (refusal: Refusal) => (options.renderRefusal ?? defaultRefusal)(refusal, head);
+  switch (read.kind) {
+    case 'gone':
+      return;
+    case 'too-large':
+      return answerUnread(req, res, LAMBDA_TOO_LARGE, limits.bodyIdleTimeoutMs);
+    case 'over-budget':
+      return answerUnread(
+        req,
+        res,
+        render({ status: 503, message: 'The relay is buffering too many request bytes; retry shortly.', retryAfterSeconds: 1 }),
+        limits.bodyIdleTimeoutMs,
+      );
+    case 'stalled':
+      return answerUnread(req, res, render({ status: 408, message: `The request body stopped arriving for ${limits.bodyIdleTimeoutMs} ms.` }), 0);
   }
+  try {
+    await context.slots.acquire();
+    try {
+      // The client may have gone while it waited: nothing to invoke for.
+      if (!clientGone(res)) await invoke(options, req, res, read.body);
+    } finally {
+      context.slots.release();
+    }
+  } finally {
+    budget.give(read.reserved);
+  }
+}
+
+const LAMBDA_TOO_LARGE: LocalAnswer = {
+  status: 413,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ Message: `Request must be smaller than ${FUNCTION_URL_MAX_REQUEST_BYTES} bytes for the InvokeFunction operation` }),
+};
+
+/**
+ * Answers a request whose body was not (wholly) read. What is still coming is discarded, never
+ * buffered; a client that keeps the request open longer than `lingerMs` loses its connection
+ * (HTTP/1.1) or stream (h2), so a refused request cannot hold a descriptor either.
+ */
+function answerUnread(req: CompatRequest, res: CompatResponse, answer: LocalAnswer, lingerMs: number): void {
+  if (res.headersSent || res.destroyed) return;
+  const h2stream = 'stream' in res ? res.stream : undefined;
+  const headers: Record<string, string> = { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) };
+  // A stalled body: the connection is of no further use (HTTP/1.1 cannot skip what never came).
+  if (lingerMs === 0 && !h2stream) headers.connection = 'close';
+  (res as http.ServerResponse).writeHead(answer.status, headers);
+  res.end(answer.body);
+  req.resume();
+  if (req.complete) return;
+  const cut = () => {
+    if (req.complete) return;
+    if (h2stream) h2stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    else req.socket?.destroy();
+  };
+  if (lingerMs === 0) return void res.once('finish', cut);
+  const timer = setTimeout(cut, lingerMs).unref();
+  (h2stream ?? req.socket)?.once('close', () => clearTimeout(timer));
+}
+
+async function invoke(options: EmulatorOptions, req: CompatRequest, res: CompatResponse, body: Buffer): Promise<void> {
   const event = toEvent(req, body);
   const stream = new EmulatedResponseStream(res);
   // A stream error (prelude never written, client gone) is judged below, not thrown.
@@ -247,17 +480,6 @@ function parsePrelude(bytes: Buffer): { statusCode: number; headers: Record<stri
   } catch {
     return undefined;
   }
-}
-
-async function readBody(req: CompatRequest): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).byteLength;
-    if (size > FUNCTION_URL_MAX_REQUEST_BYTES) throw new Error('too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 const TEXT_CONTENT = /^(text\/|application\/(json|[\w.+-]+\+json|xml|[\w.+-]+\+xml|x-www-form-urlencoded|javascript))/i;

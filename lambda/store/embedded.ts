@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createDynamoClients, LOCAL_CREDENTIALS, type DynamoClients } from './dynamo.js';
+import { limitInFlight } from './embedded-limit.js';
 import type { EmbeddedWorkerData, FromEmbeddedWorker, ToEmbeddedWorker, WorkerError } from './embedded-worker.js';
 import { LOCAL_TABLE_NAME } from './schema.js';
 import { createTableIfMissing } from './table.js';
@@ -30,7 +31,12 @@ export interface EmbeddedDynamoOptions {
   readonly host?: string;
   /** 0 (default): a free port. */
   readonly port?: number;
+  /** Requests in flight to the store at once; the rest wait in order (embedded-limit.ts). */
+  readonly maxInFlight?: number;
 }
+
+/** Enough to keep dynalite's thread busy; more only makes every request wait longer inside it. */
+export const EMBEDDED_MAX_IN_FLIGHT = 32;
 
 /** Another process (usually the running local relay) holds the data dir's LevelDB lock. */
 export class DataDirLockedError extends Error {
@@ -134,9 +140,13 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
     await worker.terminate();
     throw error;
   }
+  // From here on, a failure inside the store's thread (dynalite throws on a request that
+  // arrives while it closes) must not end the relay: calls fail closed on the store instead.
+  worker.on('error', () => undefined);
   const { address, port } = listening;
   const endpoint = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   const clients = createDynamoClients({ endpoint, region: EMBEDDED_REGION, credentials: LOCAL_CREDENTIALS });
+  limitInFlight(clients.client, options.maxInFlight ?? EMBEDDED_MAX_IN_FLIGHT);
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {

@@ -115,6 +115,8 @@ export interface FakeBedrockOptions {
   readonly signingService?: string | readonly string[];
   /** Pause between streamed frames / SSE events (default 0). */
   readonly frameDelayMs?: number;
+  /** Where to listen on 127.0.0.1 (default 0: a free port; `npm run demo` uses a fixed one). */
+  readonly port?: number;
   /** The canned answer's deltas (default FAKE_REPLY_CHUNKS). */
   readonly replyChunks?: readonly string[];
   readonly accountId?: string;
@@ -293,7 +295,7 @@ export async function startFakeBedrock(opts: FakeBedrockOptions = {}): Promise<F
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
 

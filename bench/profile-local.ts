@@ -1,0 +1,113 @@
+/**
+ * Where the local server's time goes: `npm start` (lambda/local/main.ts) in a child process
+ * under `node --cpu-prof`, against the fake Bedrock in this process, driven with N sequential
+ * Converse calls (HTTP/1.1 keep-alive) with the master key or a cached virtual key. Prints the
+ * functions and packages with the most self time on the relay's main thread.
+ *
+ *   node --import tsx bench/profile-local.ts [master|virtual] [calls]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fakeBedrockEnv, startFakeBedrock } from '../test/support/fake-bedrock.js';
+import { PROJECT_ROOT } from './lib/processes.js';
+import { MASTER_KEY } from './lib/bench-key.js';
+
+const which = process.argv[2] ?? 'master';
+const calls = Number(process.argv[3] ?? 3000);
+const fake = await startFakeBedrock();
+const dir = mkdtempSync(join(tmpdir(), 'relay-profile-'));
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'lambda/local/main.ts'], {
+  cwd: PROJECT_ROOT,
+  env: { PATH: process.env.PATH, HOME: process.env.HOME, ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: MASTER_KEY, RELAY_DATA_DIR: join(dir, 'data'), PORT: '0', ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE') },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+let out = '';
+child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+const url = await new Promise<string>((resolve) => {
+  const check = () => {
+    const m = /listening on (http:\/\/\S+)/.exec(out);
+    if (m) resolve(m[1]!);
+  };
+  child.stdout!.on('data', check);
+});
+// Drain (and drop) the relay's per-call output, as a terminal or a log file would take it.
+child.stdout!.removeAllListeners('data');
+child.stdout!.resume();
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const send = (path: string, key: string, body: string) =>
+  new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+
+let key = MASTER_KEY;
+if (which === 'virtual') {
+  const made = await send('/key/generate', MASTER_KEY, JSON.stringify({ key_alias: 'profile' }));
+  key = (JSON.parse(made.text) as { key: string }).key;
+}
+const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }], inferenceConfig: { maxTokens: 16 } });
+const path = `/bedrock/model/${encodeURIComponent('amazon.nova-micro-v1:0')}/converse`;
+const started = performance.now();
+for (let i = 0; i < calls; i++) {
+  const answer = await send(path, key, body);
+  if (answer.status !== 200) throw new Error(`${answer.status} ${answer.text}`);
+}
+const elapsed = performance.now() - started;
+process.stderr.write(`${calls} calls (${which} key) in ${elapsed.toFixed(0)} ms: ${(elapsed / calls).toFixed(3)} ms a call end to end\n`);
+agent.destroy();
+child.kill('SIGTERM');
+await new Promise((resolve) => child.once('exit', resolve));
+await fake.close();
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+}
+// Each thread writes its own profile (tsx's loader, the store's worker): the main thread's is
+// the one that ran the emulator.
+const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+const profile = files
+  .map((f) => JSON.parse(readFileSync(f, 'utf8')) as Profile)
+  .find((p) => p.nodes.some((n) => n.callFrame.url.includes('function-url-emulator')))!;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const self = new Map<number, number>();
+profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((a, [, us]) => a + us, 0);
+const byFunction = new Map<string, number>();
+const byPackage = new Map<string, number>();
+for (const [id, us] of self) {
+  const frame = byId.get(id)!.callFrame;
+  const where = frame.url.replace(/^file:\/\//, '').replace(PROJECT_ROOT, '');
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ?? (where.startsWith('node:') || where === '' ? frame.url || `(${frame.functionName || 'native'})` : where.split('/').slice(0, 2).join('/'));
+  const fn = `${frame.functionName || '(anonymous)'} ${where.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
+  byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+  byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
+}
+const top = (m: Map<string, number>, n: number) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000 / calls).toFixed(3)} ms/call  ${name}`)
+    .join('\n');
+process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n`);
+rmSync(dir, { recursive: true, force: true });
+
+function pick(...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n]!]));
+}
