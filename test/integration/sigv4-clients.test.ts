@@ -163,7 +163,8 @@ describe('the credential pair of a key', () => {
     // Only the master key may ask for it.
     const issued = await issue();
     const refused = await rawRequest(relay.url, 'GET', '/key/master/aws-credentials', { authorization: `Bearer ${issued.key}` });
-    assert.equal(refused.status, 401);
+    // A valid virtual key on an admin route: authenticated, not allowed (lambda/keys/admin.ts).
+    assert.equal(refused.status, 403);
   });
 });
 
@@ -343,7 +344,10 @@ describe('refusals are AWS-shaped and nothing reaches Bedrock', () => {
   });
 
   it('wrong secret → 403 InvalidSignatureException', async () => {
-    const answer = await send(await sign({ pair: { ...issued.pair, secretAccessKey: `${issued.pair.secretAccessKey.slice(0, -1)}A` } }));
+    // Change the last character to a different one (appending 'A' when it already is one would be no change).
+    const secret = issued.pair.secretAccessKey;
+    const wrong = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    const answer = await send(await sign({ pair: { ...issued.pair, secretAccessKey: wrong } }));
     assert.deepEqual([answer.status, answer.type], [403, 'InvalidSignatureException']);
   });
 
