@@ -1,4 +1,5 @@
 import {
+  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -9,6 +10,7 @@ import {
 import {
   ALIAS_SORT_KEY,
   KEY_LIST_PARTITION,
+  KEY_LIST_SORT_KEY,
   KEY_SORT_KEY,
   TABLE_SCHEMA,
   aliasPartition,
@@ -113,6 +115,9 @@ export class KeyStore implements KeyLookup {
       throw error;
     }
     try {
+      // The listing entry before the key: a crash in between leaves an entry without a key,
+      // which listing skips, never a key that /key/list cannot show.
+      await this.putListEntry(record);
       await this.send('PutItem', () =>
         this.doc.send(
           new PutCommand({
@@ -123,6 +128,7 @@ export class KeyStore implements KeyLookup {
         ),
       );
     } catch (error) {
+      await this.deleteListEntry(token).catch(() => undefined);
       if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
       await this.releaseAccessKeyId(accessKeyId, token).catch(() => undefined);
       throw error;
@@ -213,6 +219,7 @@ export class KeyStore implements KeyLookup {
           ),
         );
         const record = fromItem(result.Attributes);
+        await this.deleteListEntry(token).catch(() => undefined);
         if (record) {
           deleted.push(record);
           if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
@@ -300,9 +307,11 @@ export class KeyStore implements KeyLookup {
       regenerated_from: [token, ...(frozen.regenerated_from ?? [])].slice(0, MAX_REGENERATION_HISTORY),
     };
     const record = applyChanges(base, changes, now);
+    await this.putListEntry(record);
     await this.send('PutItem', () =>
       this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(record), ConditionExpression: 'attribute_not_exists(pk)' })),
     );
+    await this.deleteListEntry(token).catch(() => undefined);
     if (record.key_alias && !aliasChanged) await this.moveAlias(record.key_alias, token, newToken, now);
     if (aliasChanged && old.key_alias) await this.releaseAlias(old.key_alias, token).catch(() => undefined);
     if (old.aws_access_key_id) await this.releaseAccessKeyId(old.aws_access_key_id, token).catch(() => undefined);
@@ -487,17 +496,8 @@ export class KeyStore implements KeyLookup {
   }
 
   private async queryAll(query: Pick<ListQuery, 'user_id' | 'team_id'>): Promise<KeyRecord[]> {
-    const filters: string[] = [];
-    const values: Record<string, unknown> = { ':list': KEY_LIST_PARTITION };
-    if (query.user_id !== undefined) {
-      filters.push('user_id = :user');
-      values[':user'] = query.user_id;
-    }
-    if (query.team_id !== undefined) {
-      filters.push('team_id = :team');
-      values[':team'] = query.team_id;
-    }
     const records: KeyRecord[] = [];
+    const listed: string[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.send('Query', () =>
@@ -506,20 +506,102 @@ export class KeyStore implements KeyLookup {
             TableName: this.tableName,
             IndexName: TABLE_SCHEMA.gsi1.name,
             KeyConditionExpression: 'gsi1pk = :list',
-            ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
-            ExpressionAttributeValues: values,
+            ExpressionAttributeValues: { ':list': KEY_LIST_PARTITION },
             ScanIndexForward: false,
             ExclusiveStartKey: startKey,
           }),
         ),
       );
       for (const item of page.Items ?? []) {
+        if (item.sk === KEY_LIST_SORT_KEY && typeof item.token === 'string') {
+          listed.push(item.token);
+          continue;
+        }
+        // A key item written by an earlier version, still in the index itself: list it, and move
+        // it to a listing entry so the ledger's writes to it stop reaching the index.
         const record = fromItem(item);
-        if (record && this.isLive(record)) records.push(record);
+        if (!record || !this.isLive(record)) continue;
+        await this.moveToListEntry(record);
+        listed.push(record.token);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    const byToken = await this.getKeyItems(listed);
+    for (const token of listed) {
+      const record = byToken.get(token);
+      // An entry without a live key: a crash between its two writes, or a key expired by TTL.
+      if (!record || !this.isLive(record)) continue;
+      if (query.user_id !== undefined && record.user_id !== query.user_id) continue;
+      if (query.team_id !== undefined && record.team_id !== query.team_id) continue;
+      records.push(record);
+    }
     return records;
+  }
+
+  /** Key items by token, read consistently in batches of 100 (BatchGetItem's limit). */
+  private async getKeyItems(tokens: readonly string[]): Promise<Map<string, KeyRecord>> {
+    const found = new Map<string, KeyRecord>();
+    const unique = [...new Set(tokens)];
+    for (let start = 0; start < unique.length; start += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(start, start + 100).map((token) => ({ pk: keyPartition(token), sk: KEY_SORT_KEY }));
+      for (let round = 0; keys.length > 0; round++) {
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 25 * 2 ** round)));
+        if (round > 8) throw new StoreUnavailableError('BatchGetItem', new Error('keys left unprocessed'));
+        const batch = keys;
+        const result = await this.send('BatchGetItem', () =>
+          this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: batch, ConsistentRead: true } } })),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) {
+          const record = fromItem(item);
+          if (record) found.set(record.token, record);
+        }
+        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+      }
+    }
+    return found;
+  }
+
+  private async putListEntry(record: Pick<KeyRecord, 'token' | 'created_at'>): Promise<void> {
+    await this.send('PutItem', () =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: keyPartition(record.token),
+            sk: KEY_LIST_SORT_KEY,
+            token: record.token,
+            // Newest first on the index; the token makes the sort key unique.
+            gsi1pk: KEY_LIST_PARTITION,
+            gsi1sk: `${record.created_at}#${record.token}`,
+          },
+        }),
+      ),
+    );
+  }
+
+  private async deleteListEntry(token: string): Promise<void> {
+    await this.send('DeleteItem', () =>
+      this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: keyPartition(token), sk: KEY_LIST_SORT_KEY } })),
+    );
+  }
+
+  /** An earlier version's key item, listed by itself: give it an entry, then take it out of the index. */
+  private async moveToListEntry(record: KeyRecord): Promise<void> {
+    await this.putListEntry(record);
+    try {
+      await this.send('UpdateItem', () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: keyPartition(record.token), sk: KEY_SORT_KEY },
+            UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
+            ConditionExpression: 'attribute_exists(pk)',
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionalFailure(error)) throw error;
+    }
   }
 
   /** Every DynamoDB call goes through here: failures other than lost conditions mean "store unavailable". */
@@ -542,9 +624,6 @@ function toItem(record: KeyRecord): Item {
     pk: keyPartition(record.token),
     sk: KEY_SORT_KEY,
     type: 'key',
-    gsi1pk: KEY_LIST_PARTITION,
-    // Newest first on the index; the token makes the sort key unique.
-    gsi1sk: `${record.created_at}#${record.token}`,
     ...record,
     // Arbitrary JSON as a string: no DynamoDB limits on depth, empty sets or number ranges apply.
     metadata: JSON.stringify(record.metadata),

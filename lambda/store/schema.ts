@@ -10,8 +10,14 @@
  *   ALIAS#<alias>       ALIAS                        alias claim: makes key_alias unique
  *   HEALTH              HEALTH                       never written; read by readiness checks
  *
+ *   KEY#<sha256 hex>    LIST                         the key's entry in the key listing (below)
  * gsi1 (projection ALL) holds only items that set gsi1pk:
- *   gsi1pk = KEYS, gsi1sk = <created_at ISO>#<hash>  every key item, for /key/list
+ *   gsi1pk = KEYS, gsi1sk = <created_at ISO>#<hash>  one LIST entry per key, for /key/list
+ * The listing entries are separate, tiny, write-once items, not the key items themselves: the
+ * key item takes the ledger's writes on every call, and with gsi1pk on it every one of those
+ * would also be a write to the index's single "KEYS" partition, capping the whole deployment
+ * near DynamoDB's per-partition limit of 1,000 writes/s (issue 11). Key items written by
+ * earlier versions still carry gsi1pk; listing moves them over (lambda/keys/store.ts).
  *   (issue 4 may add e.g. gsi1pk = USAGE#<yyyy-mm-dd> for cross-key daily reports)
  *
  * `ttl` (epoch seconds) lets DynamoDB delete expired keys (a grace period after expiry, so
@@ -30,6 +36,8 @@ export const LOCAL_TABLE_NAME = 'bedrock-relay';
 export const KEY_SORT_KEY = 'KEY';
 export const ALIAS_SORT_KEY = 'ALIAS';
 export const KEY_LIST_PARTITION = 'KEYS';
+/** Sort key of a key's listing entry (the only item type under gsi1pk = KEYS). */
+export const KEY_LIST_SORT_KEY = 'LIST';
 
 export function keyPartition(hash: string): string {
   return `KEY#${hash}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { KeyApiError } from '../../lambda/keys/errors.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
 import { ALIAS_CLAIM_GRACE_MS, EXPIRED_KEY_RETENTION_SECONDS } from '../../lambda/keys/store.js';
@@ -36,7 +36,11 @@ describe('key store on dynalite', () => {
     const raw = await env.dynamo.clients.doc.send(new GetCommand({ TableName: env.dynamo.tableName, Key: { pk: keyPartition(record.token), sk: 'KEY' } }));
     assert.ok(raw.Item);
     assert.ok(!JSON.stringify(raw.Item).includes(secret.slice(3)), 'the secret is not stored');
-    assert.equal(raw.Item.gsi1pk, 'KEYS');
+    // The key item takes a ledger write on every call: it must not be in the listing index.
+    assert.equal(raw.Item.gsi1pk, undefined);
+    const entry = await env.dynamo.clients.doc.send(new GetCommand({ TableName: env.dynamo.tableName, Key: { pk: keyPartition(record.token), sk: 'LIST' } }));
+    assert.equal(entry.Item?.gsi1pk, 'KEYS');
+    assert.deepEqual(Object.keys(entry.Item ?? {}).sort(), ['gsi1pk', 'gsi1sk', 'pk', 'sk', 'token']);
     assert.equal((await env.store.getBySecret(secret))?.token, record.token);
     assert.equal((await env.store.getByHash(record.token))?.max_budget, 5);
     assert.deepEqual((await env.store.getByAlias('store-basic'))?.metadata, { team: 'a' });
@@ -141,6 +145,22 @@ describe('key store on dynalite', () => {
     const odd = await env.store.list({ page: 1, size: 10, user_id: 'lister', team_id: 'odd' });
     assert.deepEqual(odd.records.map((r) => r.token), [mine[3], mine[1]]);
     assert.equal((await env.store.list({ page: 1, size: 10, key_hash: mine[2] })).total, 1);
+  });
+
+  it('moves a key item of an earlier version (indexed itself) to a listing entry when listing', async () => {
+    const { record } = await env.store.create({ user_id: 'legacy-lister' });
+    const key = { pk: keyPartition(record.token), sk: 'KEY' };
+    // What an earlier version wrote: gsi1pk on the key item, no LIST entry.
+    await env.dynamo.clients.doc.send(
+      new UpdateCommand({ TableName: env.dynamo.tableName, Key: key, UpdateExpression: 'SET gsi1pk = :k, gsi1sk = :s', ExpressionAttributeValues: { ':k': 'KEYS', ':s': `${record.created_at}#${record.token}` } }),
+    );
+    await env.dynamo.clients.doc.send(new DeleteCommand({ TableName: env.dynamo.tableName, Key: { pk: key.pk, sk: 'LIST' } }));
+    const listed = await env.store.list({ page: 1, size: 10, user_id: 'legacy-lister' });
+    assert.deepEqual(listed.records.map((r) => r.token), [record.token]);
+    const after = await env.dynamo.clients.doc.send(new GetCommand({ TableName: env.dynamo.tableName, Key: key }));
+    assert.equal(after.Item?.gsi1pk, undefined, 'taken out of the index');
+    const again = await env.store.list({ page: 1, size: 10, user_id: 'legacy-lister' });
+    assert.deepEqual(again.records.map((r) => r.token), [record.token], 'listed once, through its new entry');
   });
 
   it('keeps expired keys readable until their ttl, then treats them as gone', async () => {
