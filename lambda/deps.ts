@@ -14,6 +14,7 @@ import { KeyStore } from './keys/store.js';
 import { isKeyRecord } from './keys/types.js';
 import { createAccountingAdmission } from './accounting/admission.js';
 import { Budgets } from './accounting/budget.js';
+import { worstCase } from './accounting/reservation.js';
 import { Ledger } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
 import { UsageReports, accountingAdminRoutes } from './accounting/report.js';
@@ -116,10 +117,19 @@ export async function appFromEnv(
     ttlMs: overrides.accounting?.leaseTtlMs ?? seconds(env.RELAY_LEASE_TTL_SECONDS, 'RELAY_LEASE_TTL_SECONDS'),
     renewEveryMs: overrides.accounting?.leaseRenewEveryMs,
   });
-  const admission = createAccountingAdmission({
-    ledger: new Ledger({ doc: dynamo.doc, table, log: accountingLog, clock, retry: overrides.accounting?.ledgerRetry }),
+  const ledger = new Ledger({ doc: dynamo.doc, table, log: accountingLog, clock, retry: overrides.accounting?.ledgerRetry });
+  const budgets = new Budgets({
+    doc: dynamo.doc,
+    table,
+    clock,
     // A reset changes budget_reset_at: drop the cached record so this environment sees the new schedule.
-    budgets: new Budgets({ doc: dynamo.doc, table, clock, onReset: (token) => cache.invalidate(token) }),
+    onReset: (token) => cache.invalidate(token),
+    onUnsettled: (token, id, entry) => ledger.recordUnsettled(token, id, entry),
+  });
+  const admission = createAccountingAdmission({
+    ledger,
+    budgets,
+    worstCase: (call) => worstCase(call, { lookup: (model) => prices.lookup(model)?.price }),
     windows,
     leases,
     telemetry,
@@ -127,7 +137,7 @@ export async function appFromEnv(
     clock,
     log: accountingLog,
   });
-  const reports = new UsageReports({ doc: dynamo.doc, table, store, clock, windows, leases });
+  const reports = new UsageReports({ doc: dynamo.doc, table, store, clock, windows, leases, budgets });
   const extraRoutes = [...accountingAdminRoutes(reports, store), ...(awsCredentials ? awsCredentialAdminRoutes(awsCredentials, masterKey) : [])];
   return finish({
     ...core,

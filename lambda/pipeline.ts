@@ -30,6 +30,8 @@ export interface CallContext {
   readonly principal: Principal;
   /** The model the call targets (decoded path label or the JSON body's `model`), if any. */
   readonly model?: string;
+  /** The JSON request body, parsed once (undefined when the body is empty or not JSON). */
+  readonly document?: unknown;
 }
 
 /** Token counts as Bedrock reports them; absent fields were not reported. */
@@ -48,6 +50,13 @@ export interface MeterResult {
   readonly reported: boolean;
   /** The model Bedrock says answered, when the response names one. */
   readonly responseModel?: string;
+  /**
+   * The stream ended before its usage event (the client left, the upstream broke): the usage is
+   * estimated from what was delivered (lambda/metering), erring upward.
+   */
+  readonly estimated?: boolean;
+  /** With `estimated`: the stream never said how many input tokens there were. */
+  readonly inputUnknown?: boolean;
 }
 
 /** Reads usage from a copy of the response bytes as they pass; never alters or delays them. */

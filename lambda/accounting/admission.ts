@@ -4,15 +4,20 @@
  * byte. Each check is its own module taking its DynamoDB client as an argument; this one only
  * decides the order and what a refusal undoes.
  *
- *   admit:  authorizeCall (403) → budget (429 ServiceQuotaExceeded) → rpm/tpm windows (429
- *           Throttling) → parallel lease (429 Throttling). A refusal gives back what earlier
- *           steps took (the window request count), so refused calls count nowhere.
+ *   admit:  authorizeCall (403) → budget reservation (429 ServiceQuotaExceeded) → rpm/tpm
+ *           windows with the tpm reservation (429 Throttling) → parallel lease (429
+ *           Throttling). A refusal gives back what earlier steps took (the budget reservation,
+ *           the window's request and tokens), so refused calls count nowhere. The worst case
+ *           reserved is lambda/accounting/reservation.ts's.
  *           A key with none of max_budget, budget_duration, rpm/tpm/model limits and
  *           max_parallel_requests causes no DynamoDB call here at all.
  *           If the usage store cannot be reached, the call is refused with 503 (fail closed):
  *           otherwise an outage would switch every budget and limit off.
  *   settle: price the metered usage, then concurrently: release the lease, write the ledger
- *           (lambda/accounting/ledger.ts), add tokens to tpm windows. Never throws.
+ *           (lambda/accounting/ledger.ts: swaps the budget reservation for the cost), swap the
+ *           tpm reservation for the tokens. Never throws. Usage the meter could only estimate
+ *           (the stream ended before its usage event) is bounded by the reservation's worst
+ *           case: input unknown → the reservation's input bound; output ≤ its max tokens.
  *
  * Master-key calls pass every check (the master key has no limits) and are recorded as usage
  * of the pseudo-key MASTER (a usage item per day and model under KEY#MASTER; there is no key
@@ -25,10 +30,11 @@ import type { LogFn } from '../observability/log.js';
 import type { Admission, AdmissionControl, CallContext, CallOutcome, TokenUsage } from '../pipeline.js';
 import { authorizeCall } from '../policy/authorize.js';
 import type { CallPrice, ModelCandidates } from '../pricing/book.js';
-import { Budgets } from './budget.js';
+import { Budgets, type BudgetReservation } from './budget.js';
+import { RESERVATION_TTL_MS, reserves, type WorstCase } from './reservation.js';
 import { MASTER_PRINCIPAL, dayOf, usageModelLabel } from './items.js';
 import type { Ledger, LedgerEntry, LedgerTokens } from './ledger.js';
-import { rateScopes, type Lease, type Leases, type RateScope, type RateTicket, type RateWindows } from './limits.js';
+import { rateScopes, type Lease, type Leases, type RateTicket, type RateWindows } from './limits.js';
 import { telemetryAlias, type CallTelemetry } from './telemetry.js';
 
 export interface AccountingDeps {
@@ -39,6 +45,8 @@ export interface AccountingDeps {
   readonly leases?: Leases;
   readonly telemetry?: CallTelemetry;
   readonly price: (model: ModelCandidates, usage: TokenUsage) => CallPrice;
+  /** The call's worst case (lambda/accounting/reservation.ts); absent: nothing is reserved. */
+  readonly worstCase?: (call: CallContext) => WorstCase;
   readonly clock: () => number;
   readonly log: LogFn;
 }
@@ -63,13 +71,26 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
       let stage: Refusal = 'policy';
       let ticket: RateTicket | undefined;
       let lease: Lease | undefined;
+      let reservation: BudgetReservation | undefined;
+      let plan: WorstCase | undefined;
       try {
         authorizeCall(record, call);
         stage = 'budget';
-        if (deps.budgets && Budgets.applies(record, deps.clock())) await deps.budgets.admit(token, record);
-        stage = 'rate';
+        const now = deps.clock();
+        const budgeted = deps.budgets !== undefined && Budgets.applies(record, now);
         const scopes = deps.windows ? rateScopes(record, call.model) : [];
-        if (scopes.length > 0) ticket = await deps.windows!.admit(token, scopes);
+        const tpmLimited = scopes.some((scope) => scope.tpm !== undefined);
+        // Only keys with a budget or a tpm limit reserve: the others pay no extra write.
+        if ((budgeted || tpmLimited) && deps.worstCase && reserves(call)) plan = deps.worstCase(call);
+        if (budgeted) {
+          const wanted: BudgetReservation | undefined =
+            plan && plan.costNanos > 0
+              ? { id: call.request.requestId, costNanos: plan.costNanos, model: usageModelLabel(call.model, operation), day: dayOf(now), expiresAt: now + RESERVATION_TTL_MS }
+              : undefined;
+          if (await deps.budgets!.admit(token, record, wanted)) reservation = wanted;
+        }
+        stage = 'rate';
+        if (scopes.length > 0) ticket = await deps.windows!.admit(token, scopes, plan ? plan.inputTokens + plan.outputTokens : 0);
         stage = 'parallel';
         if (deps.leases && record.max_parallel_requests !== undefined) {
           // Short random ids keep the lease map small (one DynamoDB item holds every lease of the key).
@@ -77,6 +98,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
         }
       } catch (error) {
         if (ticket) await deps.windows!.refund(token, ticket);
+        if (reservation) await deps.budgets!.release(token, reservation).catch(() => undefined);
         if (error instanceof RelayError) {
           deps.telemetry?.note(call.request, { refusal: stage });
           throw error;
@@ -90,7 +112,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
           { 'retry-after': '1' },
         );
       }
-      return settleWith(deps, call, token, record, { lease, scopes: ticket?.scopes });
+      return settleWith(deps, call, token, record, { lease, ticket, reservation, plan });
     },
   };
 }
@@ -100,18 +122,18 @@ function settleWith(
   call: CallContext,
   token: string,
   record: KeyRecord | undefined,
-  held: { lease?: Lease; scopes?: readonly RateScope[] },
+  held: { lease?: Lease; ticket?: RateTicket; reservation?: BudgetReservation; plan?: WorstCase },
 ): Admission {
   return {
     settle: async (outcome: CallOutcome) => {
       try {
-        const { entry, price } = ledgerEntry(deps, call, token, record, outcome);
+        const { entry, price } = ledgerEntry(deps, call, token, record, outcome, held);
         deps.telemetry?.note(call.request, { outcome, price, tokens: entry.tokens });
         const total = entry.tokens.input + entry.tokens.output + entry.tokens.cacheRead + entry.tokens.cacheWrite;
         const results = await Promise.allSettled([
           held.lease?.release(),
           deps.ledger?.record(entry),
-          held.scopes && deps.windows ? deps.windows.addTokens(token, held.scopes, total) : undefined,
+          held.ticket && deps.windows ? deps.windows.settleTokens(token, held.ticket, total) : undefined,
         ]);
         for (const result of results) {
           // The ledger logs its own failures for replay; a lost tpm increment only loosens a limit for a minute.
@@ -130,8 +152,9 @@ function ledgerEntry(
   token: string,
   record: KeyRecord | undefined,
   outcome: CallOutcome,
+  held: { reservation?: BudgetReservation; plan?: WorstCase } = {},
 ): { entry: LedgerEntry; price: CallPrice } {
-  const usage: TokenUsage = outcome.meter?.usage ?? { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 };
+  const usage: TokenUsage = boundEstimate(outcome, held.plan);
   const tokens: LedgerTokens = {
     input: usage.inputTokens,
     output: usage.outputTokens,
@@ -154,6 +177,23 @@ function ledgerEntry(
     costNanos: price.priced ? price.costNanos : 0,
     unpriced: anyTokens && !price.priced,
     failed: outcome.status >= 400 || (outcome.upstreamFailed && !outcome.clientAborted),
+    ...(outcome.meter?.estimated ? { estimated: true } : {}),
+    ...(held.reservation ? { reservedNanos: held.reservation.costNanos, reservationDay: held.reservation.day } : {}),
   };
   return { entry, price };
+}
+
+/**
+ * The metered usage; an estimate (the stream ended before its usage event) is bounded by the
+ * worst case the call reserved: the model cannot have generated more than its max tokens, and
+ * input the stream never reported is taken at the reservation's input bound (erring upward).
+ */
+function boundEstimate(outcome: CallOutcome, plan: WorstCase | undefined): TokenUsage {
+  const usage: TokenUsage = outcome.meter?.usage ?? { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 };
+  if (!outcome.meter?.estimated || !plan) return usage;
+  return {
+    ...usage,
+    inputTokens: outcome.meter.inputUnknown ? Math.max(usage.inputTokens, plan.inputTokens) : usage.inputTokens,
+    outputTokens: Math.min(usage.outputTokens, plan.outputTokens),
+  };
 }

@@ -37,7 +37,28 @@ export const KEY_COUNTERS = {
   cacheWrite: 'total_cache_write_tokens',
   requests: 'total_requests',
   unpriced: 'total_unpriced_requests',
+  /** Calls whose usage was estimated (the stream ended before its usage event). */
+  estimated: 'total_estimated_requests',
+  /** Calls never settled (crash, timeout), charged at their reservation. */
+  unsettled: 'total_unsettled_requests',
 } as const;
+
+/** Sum of the reservations held on the key item (all of them also inside spend_nanos). */
+export const RESERVED_ATTRIBUTE = 'reserved_nanos';
+/** A reservation is a top-level attribute `rsv:<call id>` of the key item (top-level: no map to create first). */
+export const RESERVATION_PREFIX = 'rsv:';
+
+/** One reservation: cost (nano-USD), expiry (epoch ms), usage model label, day. */
+export interface ReservationEntry {
+  readonly c: number;
+  readonly x: number;
+  readonly m: string;
+  readonly d: string;
+}
+
+export function reservationAttribute(callId: string): string {
+  return `${RESERVATION_PREFIX}${callId}`;
+}
 
 /** Counters on a usage item. */
 export const USAGE_COUNTERS = {
@@ -50,6 +71,8 @@ export const USAGE_COUNTERS = {
   unpriced: 'unpriced_requests',
   cost: 'cost_nanos',
   guardrailUnits: 'guardrail_units',
+  estimated: 'estimated_requests',
+  unsettled: 'unsettled_requests',
 } as const;
 
 /** String set of replay ids being applied to an item (see ledger.ts: replay). */

@@ -39,6 +39,9 @@ import type { LogFn } from '../observability/log.js';
 import {
   KEY_COUNTERS,
   MASTER_PRINCIPAL,
+  RESERVED_ATTRIBUTE,
+  reservationAttribute,
+  type ReservationEntry,
   REPLAYING_ATTRIBUTE,
   REPLAY_MARKER_TTL_DAYS,
   USAGE_COUNTERS,
@@ -79,6 +82,15 @@ export interface LedgerEntry {
   readonly unpriced: boolean;
   /** The call failed (status ≥ 400, or the upstream broke mid-stream). */
   readonly failed: boolean;
+  /**
+   * The worst-case cost reserved at admission under `rsv:<callId>` (budget.ts); the key write
+   * swaps it for costNanos. Absent or 0: nothing was reserved.
+   */
+  readonly reservedNanos?: number;
+  /** Usage estimated from what was delivered (the stream ended before its usage event). */
+  readonly estimated?: boolean;
+  /** The day the reservation was booked under (for correcting a sweep's charge). */
+  readonly reservationDay?: string;
 }
 
 /** What "ledger-write-failed" log records carry under `replay`. */
@@ -205,20 +217,25 @@ export class Ledger {
 
   private async applyKey(entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
     let token = entry.token;
-    for (let hop = 0; hop <= MAX_SUCCESSOR_HOPS; hop++) {
+    const reserved = entry.reservedNanos ?? 0;
+    // With a reservation: first as a swap (its entry still there); if a sweep charged it already
+    // (the call outlived RESERVATION_TTL_MS), as a correction of that charge.
+    let variant: KeyVariant = reserved > 0 ? 'swap' : 'plain';
+    for (let hop = 0; hop <= MAX_SUCCESSOR_HOPS + 1; hop++) {
       const target: ItemKey = { pk: keyPartition(token), sk: KEY_SORT_KEY };
-      const update = keyUpdate(entry, replayId);
+      const update = keyUpdate(entry, variant, replayId);
       try {
         await this.deps.doc.send(
           new UpdateCommand({
             TableName: this.deps.table,
             Key: target,
             UpdateExpression: update.expression,
-            ConditionExpression: replayId ? `${KEY_CONDITION} AND NOT contains(#replaying, :replayId)` : KEY_CONDITION,
+            ConditionExpression: [KEY_CONDITION, update.condition, replayId ? 'NOT contains(#replaying, :replayId)' : undefined].filter(Boolean).join(' AND '),
             ExpressionAttributeNames: update.names,
             ExpressionAttributeValues: update.values,
           }),
         );
+        if (variant === 'correction') await this.correctUnsettledUsage(entry);
         return { outcome: 'applied', target };
       } catch (error) {
         if (!isConditionalFailure(error)) throw error;
@@ -228,8 +245,8 @@ export class Ledger {
           TableName: this.deps.table,
           Key: target,
           ConsistentRead: true,
-          ProjectionExpression: 'pk, superseded_by, #replaying',
-          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE },
+          ProjectionExpression: 'pk, superseded_by, #replaying, #rsv',
+          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE, '#rsv': reservationAttribute(entry.callId) },
         }),
       );
       const item = current.Item;
@@ -238,10 +255,77 @@ export class Ledger {
         throw new SuccessorPending(token);
       }
       if (replayId && hasMember(item[REPLAYING_ATTRIBUTE], replayId)) return { outcome: 'already-applied', target };
-      if (typeof item.superseded_by !== 'string') throw new Error('ledger condition failed on a live key');
-      token = item.superseded_by;
+      if (typeof item.superseded_by === 'string') {
+        token = item.superseded_by;
+        continue;
+      }
+      if (variant === 'swap' && item[reservationAttribute(entry.callId)] === undefined) {
+        variant = 'correction';
+        continue;
+      }
+      if (variant === 'correction' && item[reservationAttribute(entry.callId)] !== undefined) {
+        variant = 'swap';
+        continue;
+      }
+      throw new Error('ledger condition failed on a live key');
     }
     throw new Error('too many key regenerations to follow');
+  }
+
+  /**
+   * A call that settles after the sweep charged its reservation: the sweep booked the reserved
+   * cost and one unsettled request in the usage item of the reservation's day and model; take
+   * them back out (the settle's own usage write books the actual figures).
+   */
+  private async correctUnsettledUsage(entry: LedgerEntry): Promise<void> {
+    const reserved = entry.reservedNanos ?? 0;
+    await this.deps.doc.send(
+      new UpdateCommand({
+        TableName: this.deps.table,
+        Key: { pk: keyPartition(entry.token), sk: usageSortKey(entry.reservationDay ?? entry.day, entry.model) },
+        UpdateExpression: 'ADD #cost :minus, #requests :minusOne, #unsettled :minusOne',
+        ExpressionAttributeNames: { '#cost': USAGE_COUNTERS.cost, '#requests': USAGE_COUNTERS.requests, '#unsettled': USAGE_COUNTERS.unsettled },
+        ExpressionAttributeValues: { ':minus': -reserved, ':minusOne': -1 },
+      }),
+    ).catch((error: unknown) => this.deps.log('warn', 'unsettled-usage-correction-failed', { requestId: entry.callId, error: describe(error) }));
+  }
+
+  /** Books a swept (never settled) reservation in its usage item: charged at the reserved cost. */
+  async recordUnsettled(token: string, callId: string, reservation: ReservationEntry): Promise<void> {
+    const update = adds(
+      [
+        [USAGE_COUNTERS.requests, 1],
+        [USAGE_COUNTERS.unsettled, 1],
+        [USAGE_COUNTERS.cost, reservation.c],
+      ],
+      undefined,
+    );
+    const day = reservation.d || new Date(this.deps.clock()).toISOString().slice(0, 10);
+    update.names['#day'] = 'day';
+    update.names['#model'] = 'model';
+    update.names['#ttl'] = 'ttl';
+    update.values[':day'] = day;
+    update.values[':model'] = reservation.m;
+    update.values[':ttl'] = usageTtl(day);
+    try {
+      await withRetry(
+        () =>
+          this.deps.doc.send(
+            new UpdateCommand({
+              TableName: this.deps.table,
+              Key: { pk: keyPartition(token), sk: usageSortKey(day, reservation.m) },
+              UpdateExpression: `${update.expression} SET #day = :day, #model = :model, #ttl = :ttl`,
+              ExpressionAttributeNames: update.names,
+              ExpressionAttributeValues: update.values,
+            }),
+          ),
+        this.retry,
+        this.sleep,
+      );
+    } catch (error) {
+      // The key item has the charge; only the per-day report misses it.
+      this.deps.log('error', 'unsettled-usage-write-failed', { requestId: callId, error: describe(error) });
+    }
   }
 
   private async applyUsage(entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
@@ -307,21 +391,43 @@ function adds(counters: ReadonlyArray<readonly [string, number]>, replayId: stri
   return { expression: `ADD ${terms.join(', ')}`, names, values };
 }
 
-function keyUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
+type KeyVariant = 'plain' | 'swap' | 'correction';
+
+/**
+ * plain:      no reservation: ADD the cost to spend.
+ * swap:       the reservation is still held: REMOVE it, ADD cost − reserved to spend (which held
+ *             the reservation), −reserved to reserved_nanos.
+ * correction: a sweep charged the reservation (spend kept it, lifetime spend and requests got
+ *             it, one unsettled request): ADD cost − reserved to both spends, no request, −1
+ *             unsettled.
+ */
+function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): UpdateParts & { condition?: string } {
   const t = entry.tokens;
-  return adds(
-    [
-      [KEY_COUNTERS.spend, entry.costNanos],
-      [KEY_COUNTERS.lifetimeSpend, entry.costNanos],
-      [KEY_COUNTERS.input, t.input],
-      [KEY_COUNTERS.output, t.output],
-      [KEY_COUNTERS.cacheRead, t.cacheRead],
-      [KEY_COUNTERS.cacheWrite, t.cacheWrite],
-      [KEY_COUNTERS.requests, 1],
-      [KEY_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
-    ],
-    replayId,
-  );
+  const reserved = variant === 'plain' ? 0 : (entry.reservedNanos ?? 0);
+  const counters: Array<readonly [string, number]> = [
+    [KEY_COUNTERS.spend, entry.costNanos - reserved],
+    [KEY_COUNTERS.lifetimeSpend, variant === 'correction' ? entry.costNanos - reserved : entry.costNanos],
+    [KEY_COUNTERS.input, t.input],
+    [KEY_COUNTERS.output, t.output],
+    [KEY_COUNTERS.cacheRead, t.cacheRead],
+    [KEY_COUNTERS.cacheWrite, t.cacheWrite],
+    [KEY_COUNTERS.requests, variant === 'correction' ? 0 : 1],
+    [KEY_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
+  ];
+  if (entry.estimated) counters.push([KEY_COUNTERS.estimated, 1]);
+  if (variant === 'swap') counters.push([RESERVED_ATTRIBUTE, -reserved]);
+  if (variant === 'correction') counters.push([KEY_COUNTERS.unsettled, -1]);
+  const parts: UpdateParts & { condition?: string } = adds(counters, replayId);
+  if (variant !== 'plain') {
+    parts.names['#rsv'] = reservationAttribute(entry.callId);
+    if (variant === 'swap') {
+      parts.expression += ' REMOVE #rsv';
+      parts.condition = 'attribute_exists(#rsv)';
+    } else {
+      parts.condition = 'attribute_not_exists(#rsv)';
+    }
+  }
+  return parts;
 }
 
 function usageUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
@@ -337,6 +443,7 @@ function usageUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
       [USAGE_COUNTERS.errors, entry.failed ? 1 : 0],
       [USAGE_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
       [USAGE_COUNTERS.cost, entry.costNanos],
+      ...(entry.estimated ? ([[USAGE_COUNTERS.estimated, 1]] as const) : []),
     ],
     replayId,
   );

@@ -6,13 +6,16 @@
  * model_tpm_limit) get their own item per entry, RL#w#<minute>#m#<entry>. Admission is ONE
  * conditional UpdateItem per window item:
  *
- *     ADD requests 1   IF (requests < rpm_limit) AND (tokens < tpm_limit)
+ *     ADD requests 1, tokens r   IF (requests < rpm_limit) AND (tokens ≤ tpm_limit − r)
  *
- * so concurrent calls in any number of environments can never together pass rpm_limit in a
- * window: the condition and the increment are one atomic step, and a refused call adds nothing.
- * Tokens are added when a call ends (ADD tokens n, in the window the call ends in): tpm refuses
- * new calls once the window's total is at or over the limit, so the last admitted calls of a
- * window may carry it past tpm_limit by their own size.
+ * where r is the call's worst-case token count (lambda/accounting/reservation.ts: input bound +
+ * max tokens), reserved at admission (issue 11). Concurrent calls in any number of environments
+ * can therefore never together pass rpm_limit, nor tpm_limit, in a window: the condition and the
+ * increment are one atomic step, and a refused call adds nothing. When the call ends, the
+ * reservation is swapped for the actual count in the same window item (ADD tokens actual − r).
+ * A call that is never settled keeps its reservation in its window, which is over within the
+ * minute: a crash can never hold a tpm limit longer than that. Calls that reserve nothing
+ * (operations that bill no tokens) are admitted while tokens < tpm_limit.
  * Why fixed windows: one item and one write per call; a sliding window needs either a log of
  * timestamps (read-modify-write) or two windows read and weighted (an approximation anyway).
  * Their known property: a burst of up to 2 × rpm_limit can pass within a short time around a
@@ -88,6 +91,8 @@ function matchingEntry(limits: ModelLimits | undefined, model: ReturnType<typeof
 export interface RateTicket {
   readonly window: number;
   readonly scopes: readonly RateScope[];
+  /** Tokens reserved in each scope with a tpm limit. */
+  readonly reservedTokens?: number;
 }
 
 export interface WindowCounts {
@@ -99,20 +104,23 @@ export class RateWindows {
   constructor(private readonly deps: LimitDeps) {}
 
   /** Counts the call in each scope's window, or refuses with 429 ThrottlingException (nothing stays counted then). */
-  async admit(token: string, scopes: readonly RateScope[]): Promise<RateTicket> {
+  async admit(token: string, scopes: readonly RateScope[], reserveTokens = 0): Promise<RateTicket> {
     const now = this.deps.clock();
     const window = windowOf(now);
     const taken: RateScope[] = [];
+    const reserve = Math.max(0, Math.ceil(reserveTokens));
     try {
       for (const scope of scopes) {
         if (scope.rpm === 0 || scope.tpm === 0) throw throttled(scope, now, scope.rpm === 0 ? 'rpm' : 'tpm', 0);
+        if (scope.tpm !== undefined && reserve > scope.tpm) throw tooBigForTpm(scope, reserve);
+        const reserving = scope.tpm !== undefined && reserve > 0;
         try {
           await this.deps.doc.send(
             new UpdateCommand({
               TableName: this.deps.table,
               Key: { pk: keyPartition(token), sk: windowSortKey(window, scope.scope) },
-              UpdateExpression: 'ADD #requests :one SET #ttl = :ttl',
-              ConditionExpression: windowCondition(scope),
+              UpdateExpression: reserving ? 'ADD #requests :one, #tokens :reserve SET #ttl = :ttl' : 'ADD #requests :one SET #ttl = :ttl',
+              ConditionExpression: windowCondition(scope, reserving),
               ExpressionAttributeNames: {
                 '#requests': 'requests',
                 '#ttl': 'ttl',
@@ -122,7 +130,8 @@ export class RateWindows {
                 ':one': 1,
                 ':ttl': windowTtl(window),
                 ...(scope.rpm !== undefined ? { ':rpm': scope.rpm } : {}),
-                ...(scope.tpm !== undefined ? { ':tpm': scope.tpm } : {}),
+                ...(scope.tpm !== undefined ? { ':tpm': reserving ? scope.tpm - reserve : scope.tpm } : {}),
+                ...(reserving ? { ':reserve': reserve } : {}),
               },
             }),
           );
@@ -135,46 +144,50 @@ export class RateWindows {
         taken.push(scope);
       }
     } catch (error) {
-      await this.refund(token, { window, scopes: taken });
+      await this.refund(token, { window, scopes: taken, reservedTokens: reserve });
       throw error;
     }
-    return { window, scopes: taken };
+    return { window, scopes: taken, reservedTokens: reserve };
   }
 
   /** Gives back the requests a ticket counted (the call was refused by a later check). */
   async refund(token: string, ticket: RateTicket): Promise<void> {
     await Promise.all(
-      ticket.scopes.map((scope) =>
-        this.deps.doc
+      ticket.scopes.map((scope) => {
+        const reserved = scope.tpm !== undefined ? (ticket.reservedTokens ?? 0) : 0;
+        return this.deps.doc
           .send(
             new UpdateCommand({
               TableName: this.deps.table,
               Key: { pk: keyPartition(token), sk: windowSortKey(ticket.window, scope.scope) },
-              UpdateExpression: 'ADD #requests :minus',
+              UpdateExpression: reserved > 0 ? 'ADD #requests :minus, #tokens :unreserve' : 'ADD #requests :minus',
               ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeNames: { '#requests': 'requests' },
-              ExpressionAttributeValues: { ':minus': -1 },
+              ExpressionAttributeNames: { '#requests': 'requests', ...(reserved > 0 ? { '#tokens': 'tokens' } : {}) },
+              ExpressionAttributeValues: { ':minus': -1, ...(reserved > 0 ? { ':unreserve': -reserved } : {}) },
             }),
           )
-          .catch((error: unknown) => this.deps.log?.('warn', 'rate-limit refund failed', { error: (error as Error).name })),
-      ),
+          .catch((error: unknown) => this.deps.log?.('warn', 'rate-limit refund failed', { error: (error as Error).name }));
+      }),
     );
   }
 
-  /** Adds a finished call's tokens to the current window of every scope with a tpm limit. */
-  async addTokens(token: string, scopes: readonly RateScope[], tokens: number): Promise<void> {
-    const counted = scopes.filter((scope) => scope.tpm !== undefined);
-    if (counted.length === 0 || tokens <= 0) return;
-    const window = windowOf(this.deps.clock());
+  /**
+   * A finished call's tokens, in the window it was admitted in: the reservation is swapped for
+   * the actual count (ADD actual − reserved; with no reservation, ADD actual).
+   */
+  async settleTokens(token: string, ticket: RateTicket, tokens: number): Promise<void> {
+    const counted = ticket.scopes.filter((scope) => scope.tpm !== undefined);
+    const delta = tokens - (ticket.reservedTokens ?? 0);
+    if (counted.length === 0 || delta === 0) return;
     await Promise.all(
       counted.map((scope) =>
         this.deps.doc.send(
           new UpdateCommand({
             TableName: this.deps.table,
-            Key: { pk: keyPartition(token), sk: windowSortKey(window, scope.scope) },
+            Key: { pk: keyPartition(token), sk: windowSortKey(ticket.window, scope.scope) },
             UpdateExpression: 'ADD #tokens :n SET #ttl = :ttl',
             ExpressionAttributeNames: { '#tokens': 'tokens', '#ttl': 'ttl' },
-            ExpressionAttributeValues: { ':n': tokens, ':ttl': windowTtl(window) },
+            ExpressionAttributeValues: { ':n': delta, ':ttl': windowTtl(ticket.window) },
           }),
         ),
       ),
@@ -190,11 +203,22 @@ export class RateWindows {
   }
 }
 
-function windowCondition(scope: RateScope): string {
+/** With a reservation, `:tpm` is tpm_limit − reserved and the test is ≤ (tokens + reserved ≤ tpm_limit). */
+function windowCondition(scope: RateScope, reserving = false): string {
   const terms: string[] = [];
   if (scope.rpm !== undefined) terms.push('(attribute_not_exists(#requests) OR #requests < :rpm)');
-  if (scope.tpm !== undefined) terms.push('(attribute_not_exists(#tokens) OR #tokens < :tpm)');
+  if (scope.tpm !== undefined) terms.push(`(attribute_not_exists(#tokens) OR #tokens ${reserving ? '<=' : '<'} :tpm)`);
   return terms.join(' AND ');
+}
+
+function tooBigForTpm(scope: RateScope, reserve: number): RelayError {
+  const subject = scope.scope === undefined ? 'this API key' : `model ${scope.scope} on this API key`;
+  const field = scope.scope === undefined ? 'tpm_limit' : 'model_tpm_limit';
+  return new RelayError(
+    429,
+    'ThrottlingException',
+    `Rate limit exceeded: this call could use up to ${reserve} tokens (its input size and max tokens), more than the ${scope.tpm} tokens per minute ${subject} may use (${field}). State a lower max tokens.`,
+  );
 }
 
 function throttled(scope: RateScope, now: number, which: 'rpm' | 'tpm', used: number): RelayError {

@@ -6,6 +6,7 @@
  * Usage of a regenerated key is the sum over its own partition and those of the keys it was
  * regenerated from (their usage items stay where they were written).
  */
+import type { Budgets } from './budget.js';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AdminRoute } from '../keys/admin.js';
 import { KeyApiError, invalidField, keyNotFound } from '../keys/errors.js';
@@ -35,6 +36,8 @@ export interface ReportDeps {
   readonly clock: () => number;
   readonly windows: RateWindows;
   readonly leases: Leases;
+  /** Charges expired reservations when a key's figures are read (budget.ts: sweep). */
+  readonly budgets?: Budgets;
 }
 
 export interface UsageQuery {
@@ -50,6 +53,10 @@ export interface UsageRow {
   requests: number;
   error_requests: number;
   unpriced_requests: number;
+  /** Calls whose usage was estimated from what was delivered (the client left early). */
+  estimated_requests: number;
+  /** Calls never settled (crash, timeout), charged at their reservation. */
+  unsettled_requests: number;
   input_tokens: number;
   output_tokens: number;
   cache_read_input_tokens: number;
@@ -142,6 +149,8 @@ export class UsageReports {
           requests: n(USAGE_COUNTERS.requests),
           error_requests: n(USAGE_COUNTERS.errors),
           unpriced_requests: n(USAGE_COUNTERS.unpriced),
+          estimated_requests: n(USAGE_COUNTERS.estimated),
+          unsettled_requests: n(USAGE_COUNTERS.unsettled),
           input_tokens: n(USAGE_COUNTERS.input),
           output_tokens: n(USAGE_COUNTERS.output),
           cache_read_input_tokens: n(USAGE_COUNTERS.cacheRead),
@@ -159,7 +168,14 @@ export class UsageReports {
   /** What /key/info adds: the figures admission works with, as of now. */
   async keyInfoExtras(record: KeyRecord): Promise<JsonObject> {
     const now = this.deps.clock();
-    const budget = effectiveView(viewOf(record), now);
+    // Expired reservations (calls that never settled) are charged before the figures are shown.
+    const budgets = this.deps.budgets;
+    let fresh = budgets ? await budgets.read(record.token) : undefined;
+    if (budgets && fresh && fresh.expired.length > 0) {
+      await budgets.sweep(record.token, fresh.expired);
+      fresh = (await budgets.read(record.token)) ?? fresh;
+    }
+    const budget = effectiveView(fresh ? { ...viewOf(record), spendNanos: fresh.spendNanos, reservedNanos: fresh.reservedNanos ?? 0 } : viewOf(record), now);
     const window = windowOf(now);
     const modelEntries = [...new Set([...Object.keys(record.model_rpm_limit ?? {}), ...Object.keys(record.model_tpm_limit ?? {})])];
     const [keyWindow, parallel, ...modelWindows] = await Promise.all([
@@ -167,15 +183,20 @@ export class UsageReports {
       this.deps.leases.liveCount(record.token),
       ...modelEntries.map((entry) => this.deps.windows.read(record.token, window, entry)),
     ]);
-    const stored = record as unknown as Record<string, unknown>;
-    const total = (name: string) => (typeof stored[name] === 'number' ? (stored[name] as number) : 0);
+    const counters = record as unknown as Record<string, unknown>;
+    const total = (name: string) => (typeof counters[name] === 'number' ? (counters[name] as number) : 0);
     return {
       spend: budget.spendNanos / 1e9,
       spend_nanos: budget.spendNanos,
+      // Worst-case cost held by calls in flight (they settle to their actual cost).
+      reserved_spend: (budget.reservedNanos ?? 0) / 1e9,
+      reserved_spend_nanos: budget.reservedNanos ?? 0,
       budget_reset_at: budget.budgetResetAt ?? null,
       usage_totals: {
         requests: total(KEY_COUNTERS.requests),
         unpriced_requests: total(KEY_COUNTERS.unpriced),
+        estimated_requests: total(KEY_COUNTERS.estimated),
+        unsettled_requests: total(KEY_COUNTERS.unsettled),
         input_tokens: total(KEY_COUNTERS.input),
         output_tokens: total(KEY_COUNTERS.output),
         cache_read_input_tokens: total(KEY_COUNTERS.cacheRead),
@@ -202,6 +223,8 @@ function emptyTotals(): Omit<UsageRow, 'date' | 'model'> {
     requests: 0,
     error_requests: 0,
     unpriced_requests: 0,
+    estimated_requests: 0,
+    unsettled_requests: 0,
     input_tokens: 0,
     output_tokens: 0,
     cache_read_input_tokens: 0,

@@ -20,6 +20,7 @@ import { generateAccessKeyId } from './aws-credentials.js';
 import { addDuration, parseDuration } from './duration.js';
 import { StoreUnavailableError, duplicateAlias, keyNotFound } from './errors.js';
 import { displayForm, generateSecret, hashSecret } from './secrets.js';
+import { RESERVATION_PREFIX, RESERVED_ATTRIBUTE } from '../accounting/items.js';
 import { systemClock, usdToNanos, type Clock, type JsonObject, type KeyRecord, type ObjectPermission } from './types.js';
 import type { KeyChanges, ListQuery } from './validate.js';
 
@@ -268,8 +269,9 @@ export class KeyStore implements KeyLookup {
     if (aliasChanged && aliasAfter) await this.claimAlias(aliasAfter, newToken);
 
     let frozen: KeyRecord;
+    let result: { Attributes?: Item };
     try {
-      const result = await this.send('UpdateItem', () =>
+      result = await this.send('UpdateItem', () =>
         this.doc.send(
           new UpdateCommand({
             TableName: this.tableName,
@@ -308,8 +310,13 @@ export class KeyStore implements KeyLookup {
     };
     const record = applyChanges(base, changes, now);
     await this.putListEntry(record);
+    // Reservations of calls still in flight move with the spend they are part of: their settle
+    // follows superseded_by to this item (lambda/accounting/ledger.ts).
+    const reservations = Object.fromEntries(Object.entries(result.Attributes ?? {}).filter(([name]) => name.startsWith(RESERVATION_PREFIX)));
     await this.send('PutItem', () =>
-      this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(record), ConditionExpression: 'attribute_not_exists(pk)' })),
+      this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: { ...toItem(record), ...reservations }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      ),
     );
     await this.deleteListEntry(token).catch(() => undefined);
     if (record.key_alias && !aliasChanged) await this.moveAlias(record.key_alias, token, newToken, now);
@@ -625,6 +632,8 @@ function toItem(record: KeyRecord): Item {
     sk: KEY_SORT_KEY,
     type: 'key',
     ...record,
+    // On the item, spend includes the reservations in flight (see fromItem).
+    spend_nanos: record.spend_nanos + (record.reserved_nanos ?? 0),
     // Arbitrary JSON as a string: no DynamoDB limits on depth, empty sets or number ranges apply.
     metadata: JSON.stringify(record.metadata),
   };
@@ -634,8 +643,11 @@ function fromItem(item: Item | undefined): KeyRecord | undefined {
   if (!item || typeof item.token !== 'string') return undefined;
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(item)) {
-    if (!KEY_ITEM_ATTRIBUTES.has(name)) record[name] = value;
+    if (!KEY_ITEM_ATTRIBUTES.has(name) && !name.startsWith(RESERVATION_PREFIX)) record[name] = value;
   }
+  // The item's spend_nanos holds the reservations of calls in flight; a record shows settled spend.
+  const reserved = typeof item[RESERVED_ATTRIBUTE] === 'number' ? (item[RESERVED_ATTRIBUTE] as number) : 0;
+  if (typeof item.spend_nanos === 'number') record.spend_nanos = item.spend_nanos - reserved;
   record.metadata = parseMetadata(item.metadata);
   record.models ??= [];
   record.allowed_operations ??= [];
@@ -748,7 +760,12 @@ function buildUpdate(changes: KeyChanges, now: number): UpdateParts {
         set('metadata', JSON.stringify(value ?? {}));
         break;
       case 'spend':
-        set('spend_nanos', usdToNanos(value as number));
+        // Reservations of calls in flight stay inside spend_nanos (lambda/accounting/budget.ts).
+        names['#spend_nanos'] = 'spend_nanos';
+        names['#reserved_nanos'] = RESERVED_ATTRIBUTE;
+        values[':spend_nanos'] = usdToNanos(value as number);
+        values[':zero'] = 0;
+        sets.push('#spend_nanos = if_not_exists(#reserved_nanos, :zero) + :spend_nanos');
         break;
       case 'duration': {
         const expires = value === null ? undefined : addDuration(now, parseDuration(value as string)!);

@@ -51,6 +51,11 @@ export interface KeyRecord {
   readonly budget_reset_at?: string;
   /** Exact spend in nano-USD (integer): the ledger ADDs to it, so sums stay exact. */
   readonly spend_nanos: number;
+  /**
+   * Worst-case cost reserved by this key's calls in flight (lambda/accounting/budget.ts). On the
+   * item, spend_nanos holds these too; records show settled spend in spend_nanos.
+   */
+  readonly reserved_nanos?: number;
   readonly tpm_limit?: number;
   readonly rpm_limit?: number;
   readonly max_parallel_requests?: number;

@@ -17,6 +17,8 @@ export interface CompiledTokenPrices {
 
 export interface CompiledPrice extends CompiledTokenPrices {
   readonly longContext?: CompiledTokenPrices & { readonly aboveInputTokens: number };
+  /** The model's output ceiling, for reserving calls that state no max tokens (lambda/accounting/reservation.ts). */
+  readonly maxOutputTokens?: number;
 }
 
 export interface CallPrice {
@@ -167,7 +169,7 @@ export function costNanos(price: CompiledPrice, usage: TokenUsage): number {
   return Number(nanos);
 }
 
-const SPEC_FIELDS: ReadonlySet<string> = new Set(['input', 'output', 'cacheRead', 'cacheWrite', 'longContext', 'source', 'note']);
+const SPEC_FIELDS: ReadonlySet<string> = new Set(['input', 'output', 'cacheRead', 'cacheWrite', 'longContext', 'maxOutputTokens', 'source', 'note']);
 const LONG_FIELDS: ReadonlySet<string> = new Set(['input', 'output', 'cacheRead', 'cacheWrite', 'aboveInputTokens']);
 
 function compileSpec(spec: unknown, path: string): CompiledPrice {
@@ -179,7 +181,12 @@ function compileSpec(spec: unknown, path: string): CompiledPrice {
   for (const field of ['source', 'note']) {
     if (record[field] !== undefined && typeof record[field] !== 'string') throw new PriceTableError(`${path}.${field}`, 'must be a string');
   }
-  const base = compileTokens(record, path);
+  const tokens = compileTokens(record, path);
+  const ceiling = record.maxOutputTokens;
+  if (ceiling !== undefined && (typeof ceiling !== 'number' || !Number.isSafeInteger(ceiling) || ceiling <= 0)) {
+    throw new PriceTableError(`${path}.maxOutputTokens`, 'must be a positive integer number of output tokens');
+  }
+  const base: CompiledPrice = ceiling === undefined ? tokens : { ...tokens, maxOutputTokens: ceiling };
   if (record.longContext === undefined) return base;
   const long = record.longContext;
   const longPath = `${path}.longContext`;

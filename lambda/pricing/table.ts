@@ -49,6 +49,11 @@ export interface PriceSpec extends TokenPrices {
    * `aboveInputTokens`, all of its tokens are charged at these prices instead.
    */
   readonly longContext?: TokenPrices & { readonly aboveInputTokens: number };
+  /**
+   * The most output tokens the model generates in one call: what a call that states no max
+   * tokens reserves against budgets and tpm limits (default 64,000).
+   */
+  readonly maxOutputTokens?: number;
   /** Where the price comes from (documentation only). */
   readonly source?: string;
 }

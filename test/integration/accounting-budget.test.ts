@@ -46,6 +46,12 @@ function costOf(maxTokens: number): number {
   return priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos;
 }
 
+/** The reservation of such a call: body bytes as input tokens and maxTokens out, at Haiku's rates (rounded up). */
+function worstCaseOf(maxTokens: number): number {
+  const bytes = Buffer.byteLength(JSON.stringify(converseBody(maxTokens)));
+  return priceCall(HAIKU, { inputTokens: bytes, outputTokens: maxTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos + 1;
+}
+
 describe('budgets', () => {
   it('refuses a key at its budget with 429 ServiceQuotaExceededException, and lets it go again after the reset', async () => {
     const { key, token } = await createKey(relay.url, { key_alias: 'budget-1', max_budget: 0.003, budget_duration: '1d' });
@@ -55,12 +61,13 @@ describe('budgets', () => {
     const runtime = runtimeClient(relay.url, key, undefined, 1);
     try {
       const send = () => runtime.send(new ConverseCommand({ modelId: HAIKU, ...converseBody(1000) }));
+      // Each call reserves its worst case (body bytes in, 1,000 tokens out: ~$0.00128) against
+      // the $0.003: two fit; the third would not fit what is left after them.
       await send();
       await send();
-      await send(); // admitted at $0.00251 < $0.003: the call in flight may carry spend past the budget
-      await settled(relay, 'budget-1', 3);
+      await settled(relay, 'budget-1', 2);
       const spent = (await keyItem(store, token)).spend_nanos as number;
-      assert.ok(spent > 3_000_000, `spend ${spent} is past the budget`);
+      assert.ok(spent <= 3_000_000 && spent + worstCaseOf(1000) > 3_000_000, `spend ${spent} leaves less than one call's worst case`);
       assert.equal(spent, [...fake.requests].filter((r) => r.body.includes('spend some money')).reduce((sum, r) => {
         const u = expectedConverseUsage(r.body);
         return sum + priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos;
@@ -70,7 +77,7 @@ describe('budgets', () => {
       await assert.rejects(send(), (error: Error & { $metadata?: { httpStatusCode?: number }; $response?: { headers: Record<string, string> } }) => {
         assert.equal(error.name, 'ServiceQuotaExceededException');
         assert.equal(error.$metadata?.httpStatusCode, 429);
-        assert.match(error.message, /^Budget exceeded: spend \$0\.00\d+ of \$0\.003 \(resets at 2031-05-11T09:00:00\.000Z\)\.$/);
+        assert.match(error.message, /^Budget exceeded: spend \$0\.00\d+ of \$0\.003 \(resets at 2031-05-11T09:00:00\.000Z\)\. This call could cost up to \$0\.00\d+/);
         return true;
       });
       assert.equal(fake.requests.length, upstreamBefore, 'nothing went upstream');
@@ -78,7 +85,7 @@ describe('budgets', () => {
       // The same budget holds on the compatible APIs, in their dialects.
       const anthropic = new Anthropic({ baseURL: `${relay.url}/bedrock/anthropic`, authToken: key, maxRetries: 0 });
       await assert.rejects(
-        anthropic.messages.create({ model: 'us.anthropic.claude-opus-4-7', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+        anthropic.messages.create({ model: 'us.anthropic.claude-opus-4-7', max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] }),
         (error: Error) => error instanceof Anthropic.RateLimitError && /Budget exceeded/.test(error.message),
       );
       const openai = new OpenAI({ baseURL: `${relay.url}/bedrock/openai/v1`, apiKey: key, maxRetries: 0 });
@@ -87,7 +94,7 @@ describe('budgets', () => {
         (error: Error) => error instanceof OpenAI.RateLimitError,
       );
       assert.equal(fake.requests.length, upstreamBefore);
-      const raw = await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, JSON.stringify(converseBody(10)));
+      const raw = await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, JSON.stringify(converseBody(1000)));
       assert.equal(raw.status, 429);
       assert.equal(raw.headers['retry-after'], String(DAY / 1000), 'retry after: until the reset');
 
@@ -114,16 +121,24 @@ describe('budgets', () => {
     }
   });
 
-  it('calls in flight when the budget is reached complete and are charged: the documented overshoot', async () => {
-    const { key, token } = await createKey(relay.url, { key_alias: 'budget-burst', max_budget: 0.000001 });
+  it('50 parallel calls cannot spend past the budget: each reserves its worst case at admission', async () => {
+    // Room for exactly five worst cases: the reservations of the first five admitted block the rest.
+    const worst = worstCaseOf(500);
+    const budgetNanos = 5 * worst + Math.floor(worst / 2);
+    const { key, token } = await createKey(relay.url, { key_alias: 'budget-burst', max_budget: budgetNanos / 1e9 });
     const body = JSON.stringify(converseBody(500));
-    const answers = await Promise.all(Array.from({ length: 4 }, () => call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, body)));
-    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200], 'all four were admitted at spend 0');
-    await settled(relay, 'budget-burst', 4);
-    const u = expectedConverseUsage(body);
-    const each = priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos;
-    assert.equal((await keyItem(store, token)).spend_nanos, 4 * each, 'every admitted call is charged, past the budget');
-    assert.equal((await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, body)).status, 429);
+    const upstreamBefore = fake.requests.length;
+    const answers = await Promise.all(Array.from({ length: 50 }, () => call(relay.url, key, `/bedrock/model/${HAIKU}/converse-stream`, body)));
+    const admitted = answers.filter((a) => a.status === 200).length;
+    assert.ok(admitted >= 5, `at least the five that fit at once ran (${admitted})`);
+    assert.ok(answers.every((a) => a.status === 200 || a.status === 429), 'the others were refused with 429');
+    assert.equal(fake.requests.length - upstreamBefore, admitted, 'refused calls never went upstream');
+    await settled(relay, 'budget-burst', 50);
+    const item = await keyItem(store, token);
+    assert.equal(item.spend_nanos, admitted * costOf(500), 'every admitted call is charged exactly');
+    assert.ok((item.spend_nanos as number) <= budgetNanos, 'and together they stay within the budget');
+    assert.equal(item.reserved_nanos, 0, 'every reservation was swapped for the actual cost');
+    assert.deepEqual(Object.keys(item).filter((name) => name.startsWith('rsv:')), []);
   });
 
   it('a key with budget_duration and no max_budget resets on schedule without a read per call', async () => {

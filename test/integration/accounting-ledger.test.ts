@@ -332,8 +332,8 @@ describe('ledger: exact usage and spend per key', () => {
     const limitedCalls = await measure(limited.key, 'with-limits');
     assert.deepEqual(
       limitedCalls.map((c) => `${c.command} ${String(c.key?.sk).replace(/#.*/, '#…')}`).sort(),
-      ['GetItem KEY', 'UpdateItem KEY', 'UpdateItem RL#…', 'UpdateItem RL#…', 'UpdateItem RL#…', 'UpdateItem USAGE#…'],
-      'budget read, rpm window, lease acquire and release, and the ledger',
+      ['UpdateItem KEY', 'UpdateItem KEY', 'UpdateItem RL#…', 'UpdateItem RL#…', 'UpdateItem RL#…', 'UpdateItem USAGE#…'],
+      'the budget reservation (one conditional write, no read), rpm window, lease acquire and release, and the ledger',
     );
   });
 

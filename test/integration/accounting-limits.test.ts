@@ -94,20 +94,46 @@ describe('rate and concurrency limits across two relay instances', () => {
     assert.equal((await converse(b, key)).status, 200, 'a new minute, a new window');
   });
 
-  it('tpm_limit: tokens are counted when calls end; new calls are refused once the window is at the limit, on either instance', async () => {
-    const { key } = await createKey(a.url, { key_alias: 'tpm-100', tpm_limit: 100 });
+  it('tpm_limit: each call reserves its worst case (body bytes + max tokens) and settles to its actual tokens, on either instance', async () => {
     const u = expectedConverseUsage(body(40));
     const perCall = u.inputTokens + u.outputTokens;
-    assert.ok(perCall > 50 && perCall < 100, String(perCall));
+    const reserve = Buffer.byteLength(body(40)) + 40;
+    assert.ok(perCall < reserve, `${perCall} < ${reserve}`);
+    // Room for one reservation on top of two calls' actual tokens, not three.
+    const limit = 2 * perCall + reserve - 1;
+    const { key } = await createKey(a.url, { key_alias: 'tpm-window', tpm_limit: limit });
     assert.equal((await converse(a, key, HAIKU, 40)).status, 200);
-    await settled(a, 'tpm-100', 1);
-    assert.equal((await converse(b, key, HAIKU, 40)).status, 200, `${perCall} < 100 tokens used`);
-    await settled(b, 'tpm-100', 1);
+    await settled(a, 'tpm-window', 1);
+    assert.equal((await converse(b, key, HAIKU, 40)).status, 200, `${perCall} + ${reserve} ≤ ${limit}`);
+    await settled(b, 'tpm-window', 1);
     const refused = await converse(a, key, HAIKU, 40);
     assert.equal(refused.status, 429);
-    assert.match(JSON.parse(refused.body.toString()).message, new RegExp(`100 tokens per minute \\(tpm_limit\\); ${2 * perCall} used this minute`));
+    assert.match(JSON.parse(refused.body.toString()).message, new RegExp(`${limit} tokens per minute \\(tpm_limit\\); ${2 * perCall} used this minute`));
+    // A call that could never fit is told why.
+    const huge = await converse(b, key, HAIKU, limit + 1);
+    assert.equal(huge.status, 429);
+    assert.match(JSON.parse(huge.body.toString()).message, /could use up to \d+ tokens .* State a lower max tokens/);
     clock.advance(60_000);
     assert.equal((await converse(b, key, HAIKU, 40)).status, 200);
+  });
+
+  it('tpm_limit holds under 20 parallel calls across both instances: reservations, not settled tokens, are what admission counts', async () => {
+    const reserve = Buffer.byteLength(body(40)) + 40;
+    const limit = 3 * reserve + 5;
+    const { key, token } = await createKey(a.url, { key_alias: 'tpm-burst', tpm_limit: limit });
+    const upstreamBefore = fake.requests.length;
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => converse(i % 2 ? a : b, key, HAIKU, 40)));
+    const admitted = answers.filter((answer) => answer.status === 200).length;
+    assert.ok(admitted >= 3, `the three that fit at once ran (${admitted})`);
+    assert.ok(answers.every((answer) => answer.status === 200 || answer.status === 429));
+    assert.equal(fake.requests.length - upstreamBefore, admitted);
+    await settled(a, 'tpm-burst', 1);
+    await settled(b, 'tpm-burst', 1);
+    const u = expectedConverseUsage(body(40));
+    const info = (await admin(a.url, 'GET', `/key/info?key=${token}`)).json.info as { current_window: { tokens: number } };
+    assert.equal(info.current_window.tokens, admitted * (u.inputTokens + u.outputTokens), 'the window holds exactly the admitted calls\' tokens');
+    assert.ok(info.current_window.tokens <= limit);
+    clock.advance(60_000);
   });
 
   it('model_rpm_limit limits one model of a key and leaves the others alone', async () => {
