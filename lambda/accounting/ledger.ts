@@ -533,6 +533,9 @@ export function parseReplayRecord(value: Record<string, unknown>): ReplayRecord 
     costNanos: count(value.costNanos, 'costNanos'),
     unpriced: value.unpriced as boolean,
     failed: value.failed as boolean,
+    ...(value.reservedNanos !== undefined ? { reservedNanos: count(value.reservedNanos, 'reservedNanos') } : {}),
+    ...(value.reservationDay !== undefined ? { reservationDay: DAY_PATTERN.test(text(value.reservationDay, 'reservationDay')) ? (value.reservationDay as string) : fail('reservationDay') } : {}),
+    ...(value.estimated === true ? { estimated: true } : {}),
     parts: [...new Set(parts as LedgerPart[])],
   };
 }

@@ -134,6 +134,30 @@ describe('ledger write failures', () => {
     assert.equal((await keyItem(store, token)).spend_nanos, costOf(b), 'replaying twice changes nothing');
   });
 
+  it('a budgeted call whose settle is lost keeps its reservation until the replay swaps it for the cost', async () => {
+    const { key, token } = await createKey(relay.url, { key_alias: 'replay-reserved', max_budget: 1 });
+    const b = body('reserve, then lose the settle');
+    // The reservation is the call's first write to the key item: let it through, fail the settle's.
+    let seen = 0;
+    const settleFailure = relay.dynamo.failNext((c) => onKeyItem(c) && ++seen > 1, 1000);
+    assert.equal((await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, b)).status, 200);
+    await settled(relay, 'replay-reserved', 1);
+    settleFailure.remaining = 0;
+    const record = relay.logs.find((l) => l.message === 'ledger-write-failed' && (l.fields.replay as ReplayRecord).token === token)?.fields.replay as ReplayRecord;
+    assert.ok(record, 'the lost settle was logged');
+    assert.ok((record.reservedNanos ?? 0) > costOf(b), 'the record names the reservation to swap');
+    const held = await keyItem(store, token);
+    assert.equal(held.reserved_nanos, record.reservedNanos, 'until replayed, the worst case stays charged: never free');
+    assert.equal(held.spend_nanos, record.reservedNanos);
+
+    const replayed = await replay([JSON.stringify({ message: 'ledger-write-failed', replay: record })]);
+    assert.equal(replayed.code, 0, replayed.err);
+    const after = await keyItem(store, token);
+    assert.equal(after.spend_nanos, costOf(b), 'the replay swapped the reservation for the cost');
+    assert.equal(after.reserved_nanos, 0);
+    assert.deepEqual(Object.keys(after).filter((name) => name.startsWith('rsv:')), []);
+  });
+
   it('both parts lost, then replayed; a damaged record is reported and skipped', async () => {
     const { key, token } = await createKey(relay.url, { key_alias: 'replay-both' });
     const failure = relay.dynamo.failNext((c) => onKeyItem(c) || onUsageItem(c), 1000);
