@@ -24,6 +24,7 @@ import { isKeyRecord, type KeyRecord } from '../keys/types.js';
 import type { LogFn } from '../observability/log.js';
 import type { Admission, AdmissionControl, CallContext, CallOutcome, TokenUsage } from '../pipeline.js';
 import { authorizeCall } from '../policy/authorize.js';
+import { pricedTierOf, refuseUnpricedServiceTier } from '../policy/service-tier.js';
 import type { CallPrice, ModelCandidates } from '../pricing/book.js';
 import { Budgets } from './budget.js';
 import { MASTER_PRINCIPAL, dayOf, usageModelLabel } from './items.js';
@@ -38,7 +39,7 @@ export interface AccountingDeps {
   readonly windows?: RateWindows;
   readonly leases?: Leases;
   readonly telemetry?: CallTelemetry;
-  readonly price: (model: ModelCandidates, usage: TokenUsage) => CallPrice;
+  readonly price: (model: ModelCandidates, usage: TokenUsage, tier?: string) => CallPrice;
   readonly clock: () => number;
   readonly log: LogFn;
 }
@@ -65,6 +66,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
       let lease: Lease | undefined;
       try {
         authorizeCall(record, call);
+        refuseUnpricedServiceTier(record, call, deps.price);
         stage = 'budget';
         if (deps.budgets && Budgets.applies(record, deps.clock())) await deps.budgets.admit(token, record);
         stage = 'rate';
@@ -140,7 +142,7 @@ function ledgerEntry(
     guardrailUnits: usage.guardrailUnits ?? 0,
   };
   const responseModel = outcome.meter?.responseModel;
-  const price = deps.price([call.model, responseModel], usage);
+  const price = deps.price([call.model, responseModel], usage, pricedTierOf(call));
   const anyTokens = tokens.input + tokens.output + tokens.cacheRead + tokens.cacheWrite > 0;
   const at = deps.clock();
   const entry: LedgerEntry = {
