@@ -1,11 +1,12 @@
 /**
  * Pricing: what a call cost, in exact integer nano-USD.
  *
- *   priceCall(model, usage) → { costNanos, priced, priceKey? }
+ *   priceCall(model, usage, tier?) → { costNanos, priced, priceKey?, serviceTier? }
  *
  * `model` is the requested model ID in any spelling (plain, `us.`/`eu.`/`global.` profile, ARN,
  * bedrock-mantle ID without version), optionally followed by the model the response names
- * (used only when the requested one has no price: prompt routers, agents).
+ * (used only when the requested one has no price: prompt routers, agents). `tier` is the service
+ * tier the call asked for (tiers.ts): priority and flex are priced per model, or unpriced.
  */
 import type { TokenUsage } from '../pipeline.js';
 import type { CallPrice, ModelCandidates } from './book.js';
