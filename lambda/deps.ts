@@ -15,6 +15,7 @@ import { isKeyRecord } from './keys/types.js';
 import { createAccountingAdmission } from './accounting/admission.js';
 import { Budgets } from './accounting/budget.js';
 import { worstCase } from './accounting/reservation.js';
+import { pricedTierOf } from './policy/service-tier.js';
 import { Ledger } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
 import { UsageReports, accountingAdminRoutes } from './accounting/report.js';
@@ -129,7 +130,12 @@ export async function appFromEnv(
   const admission = createAccountingAdmission({
     ledger,
     budgets,
-    worstCase: (call) => worstCase(call, { lookup: (model) => prices.lookup(model)?.price }),
+    worstCase: (call) =>
+      worstCase(call, {
+        lookup: (model) => prices.lookup(model)?.price,
+        // Budgeted keys are refused tiers without a price (lambda/policy/service-tier.ts), so 1 only stands in for standard.
+        tierMultiplier: (c) => prices.tierMultiplier(c.model, pricedTierOf(c)) ?? 1,
+      }),
     windows,
     leases,
     telemetry,

@@ -29,6 +29,7 @@ import { isKeyRecord, type KeyRecord } from '../keys/types.js';
 import type { LogFn } from '../observability/log.js';
 import type { Admission, AdmissionControl, CallContext, CallOutcome, TokenUsage } from '../pipeline.js';
 import { authorizeCall } from '../policy/authorize.js';
+import { pricedTierOf, refuseUnpricedServiceTier } from '../policy/service-tier.js';
 import type { CallPrice, ModelCandidates } from '../pricing/book.js';
 import { Budgets, type BudgetReservation } from './budget.js';
 import { RESERVATION_TTL_MS, reserves, type WorstCase } from './reservation.js';
@@ -44,7 +45,7 @@ export interface AccountingDeps {
   readonly windows?: RateWindows;
   readonly leases?: Leases;
   readonly telemetry?: CallTelemetry;
-  readonly price: (model: ModelCandidates, usage: TokenUsage) => CallPrice;
+  readonly price: (model: ModelCandidates, usage: TokenUsage, tier?: string) => CallPrice;
   /** The call's worst case (lambda/accounting/reservation.ts); absent: nothing is reserved. */
   readonly worstCase?: (call: CallContext) => WorstCase;
   readonly clock: () => number;
@@ -75,6 +76,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
       let plan: WorstCase | undefined;
       try {
         authorizeCall(record, call);
+        refuseUnpricedServiceTier(record, call, deps.price);
         stage = 'budget';
         const now = deps.clock();
         const budgeted = deps.budgets !== undefined && Budgets.applies(record, now);
@@ -163,7 +165,7 @@ function ledgerEntry(
     guardrailUnits: usage.guardrailUnits ?? 0,
   };
   const responseModel = outcome.meter?.responseModel;
-  const price = deps.price([call.model, responseModel], usage);
+  const price = deps.price([call.model, responseModel], usage, pricedTierOf(call));
   const anyTokens = tokens.input + tokens.output + tokens.cacheRead + tokens.cacheWrite > 0;
   const at = deps.clock();
   const entry: LedgerEntry = {

@@ -26,8 +26,10 @@
  *
  * Regions: Bedrock bills cross-Region inference at the price of the source Region. These are
  * us-east-1 prices; a few models cost more in some Regions — override them if you deploy
- * there. Batch, provisioned throughput, priority and flex tiers are not covered (the relay
- * meters on-demand calls). Anthropic's 1-hour cache writes (priced higher than 5-minute ones)
+ * there. Batch and provisioned throughput are not covered (the relay meters on-demand calls).
+ * Service tiers (priority, flex): an entry's `tiers` says which it supports and at what price,
+ * see tiers.ts; `tiers: ON_DEMAND_TIERS` marks the models AWS documents as supporting both, priced
+ * at RELAY_PRICES_TIER_MULTIPLIERS times the standard price. Anthropic's 1-hour cache writes (priced higher than 5-minute ones)
  * are counted at the cache-write price here, since Bedrock reports one cache-write count.
  */
 
@@ -54,9 +56,30 @@ export interface PriceSpec extends TokenPrices {
    * tokens reserves against budgets and tpm limits (default 64,000).
    */
   readonly maxOutputTokens?: number;
+  /**
+   * Prices of the priority and flex service tiers (tiers.ts). A tier absent here is unpriced for
+   * the model: its calls are flagged unpriced, and budgeted keys are refused it. `default` and
+   * `reserved` always use the standard price above.
+   */
+  readonly tiers?: Readonly<Partial<Record<PricedTier, TierPriceSpec>>>;
   /** Where the price comes from (documentation only). */
   readonly source?: string;
 }
+
+/**
+ * One tier's price: `true` = the standard price × the configured multiplier for the tier
+ * (RELAY_PRICES_TIER_MULTIPLIERS, default priority 1.75, flex 0.5); `{multiplier}` = the standard
+ * price × this model's own multiplier; or explicit prices in the standard price's format.
+ */
+export type TierPriceSpec =
+  | true
+  | { readonly multiplier: PriceValue }
+  | (TokenPrices & { readonly longContext?: TokenPrices & { readonly aboveInputTokens: number } });
+
+/** Priority and flex at the configured multipliers: the models of TIERED_MODELS_SOURCE. */
+const ON_DEMAND_TIERS = { priority: true, flex: true } as const;
+
+import type { PricedTier } from './tiers.js';
 
 export const PRICES_TAKEN_ON = '2026-11-25';
 
@@ -108,8 +131,8 @@ export const BUILTIN_PRICES: Readonly<Record<string, PriceSpec>> = {
   // ── Amazon Nova and Titan
   'amazon.nova-micro': { input: 0.000035, output: 0.00014, cacheRead: 0.00000875, source: G },
   'amazon.nova-lite': { input: 0.00006, output: 0.00024, cacheRead: 0.000015, source: G },
-  'amazon.nova-pro': { input: 0.0008, output: 0.0032, cacheRead: 0.0002, source: G },
-  'amazon.nova-premier': { input: 0.0025, output: 0.0125, cacheRead: 0.000625, source: G },
+  'amazon.nova-pro': { input: 0.0008, output: 0.0032, cacheRead: 0.0002, tiers: ON_DEMAND_TIERS, source: G },
+  'amazon.nova-premier': { input: 0.0025, output: 0.0125, cacheRead: 0.000625, tiers: ON_DEMAND_TIERS, source: G },
   'amazon.nova-2-lite': { input: 0.00033, output: 0.00275, cacheRead: 0.0000825, source: G },
   'global.amazon.nova-2-lite': { input: 0.0003, output: 0.0025, cacheRead: 0.000075, source: G },
   'amazon.titan-text-lite': { input: 0.00015, output: 0.0002, source: G },
@@ -151,15 +174,15 @@ export const BUILTIN_PRICES: Readonly<Record<string, PriceSpec>> = {
 
   // ── DeepSeek
   'deepseek.r1': { input: 0.00135, output: 0.0054, source: G },
-  'deepseek.v3': { input: 0.00058, output: 0.00168, source: M }, // deepseek.v3-v1:0 is DeepSeek-V3.1
+  'deepseek.v3': { input: 0.00058, output: 0.00168, tiers: ON_DEMAND_TIERS, source: M }, // deepseek.v3-v1:0 is DeepSeek-V3.1
   'deepseek.v3.2': { input: 0.00062, output: 0.00185, source: M },
 
   // ── OpenAI
   // gpt-oss is served as `openai.gpt-oss-120b-1:0` on bedrock-runtime and `openai.gpt-oss-120b`
   // elsewhere; lambda/models/ids.ts reads `-1:0` as a version, so one key prices both. GPT-5.6 models charge their long-context rates for the whole
   // call when its input exceeds 272K tokens.
-  'openai.gpt-oss-20b': { input: 0.00007, output: 0.0003, source: G },
-  'openai.gpt-oss-120b': { input: 0.00015, output: 0.0006, source: G },
+  'openai.gpt-oss-20b': { input: 0.00007, output: 0.0003, tiers: ON_DEMAND_TIERS, source: G },
+  'openai.gpt-oss-120b': { input: 0.00015, output: 0.0006, tiers: ON_DEMAND_TIERS, source: G },
   'openai.gpt-oss-safeguard-20b': { input: 0.00007, output: 0.0002, source: M },
   'openai.gpt-oss-safeguard-120b': { input: 0.00015, output: 0.0006, source: M },
   'openai.gpt-5.4': { input: 0.00275, output: 0.0165, cacheRead: 0.000275, source: G },
@@ -169,11 +192,11 @@ export const BUILTIN_PRICES: Readonly<Record<string, PriceSpec>> = {
   'openai.gpt-5.6-luna': { input: 0.00022, output: 0.00132, cacheRead: 0.000022, cacheWrite: 0.000275, longContext: { aboveInputTokens: 272_000, input: 0.00044, output: 0.00198, cacheRead: 0.000044, cacheWrite: 0.00055 }, source: G }, // price since 2026-07-30
 
   // ── Qwen
-  'qwen.qwen3-32b': { input: 0.00015, output: 0.0006, source: G },
-  'qwen.qwen3-coder-30b-a3b': { input: 0.00015, output: 0.0006, source: G },
-  'qwen.qwen3-coder-480b-a35b': { input: 0.00045, output: 0.0018, source: G }, // models.dev lists $0.22 input
+  'qwen.qwen3-32b': { input: 0.00015, output: 0.0006, tiers: ON_DEMAND_TIERS, source: G },
+  'qwen.qwen3-coder-30b-a3b': { input: 0.00015, output: 0.0006, tiers: ON_DEMAND_TIERS, source: G },
+  'qwen.qwen3-coder-480b-a35b': { input: 0.00045, output: 0.0018, tiers: ON_DEMAND_TIERS, source: G }, // models.dev lists $0.22 input
   'qwen.qwen3-vl-235b-a22b': { input: 0.00053, output: 0.00266, source: G }, // models.dev lists $0.30/$1.50
-  'qwen.qwen3-235b-a22b-2507': { input: 0.00022, output: 0.00088, source: M },
+  'qwen.qwen3-235b-a22b-2507': { input: 0.00022, output: 0.00088, tiers: ON_DEMAND_TIERS, source: M },
   'qwen.qwen3-next-80b-a3b': { input: 0.00014, output: 0.0014, source: M },
   'qwen.qwen3-coder-next': { input: 0.00022, output: 0.0018, source: M },
 
