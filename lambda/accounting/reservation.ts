@@ -64,7 +64,8 @@ const MAX_TOKEN_FIELDS: readonly string[] = [
   'max_new_tokens', // Nova inferenceConfig
   'max_gen_len', // Llama
 ];
-const CONFIG_OBJECTS: readonly string[] = ['inferenceConfig', 'textGenerationConfig', 'generationConfig', 'parameters'];
+// additionalModelRequestFields: Converse passes it to the model as is, so a max_tokens there counts too.
+const CONFIG_OBJECTS: readonly string[] = ['inferenceConfig', 'textGenerationConfig', 'generationConfig', 'parameters', 'additionalModelRequestFields'];
 
 export interface WorstCase {
   readonly inputTokens: number;
@@ -142,7 +143,8 @@ export function countS3References(document: unknown): number {
         const text = value[field];
         if (typeof text === 'string' && text.startsWith('s3://')) count++;
       }
-      for (const item of Object.values(value)) if (typeof item === 'object' && item !== null) stack.push(item);
+      // An s3Location's own `uri` is the same object: not counted twice.
+      for (const [name, item] of Object.entries(value)) if (name !== 's3Location' && typeof item === 'object' && item !== null) stack.push(item);
     }
   }
   return count;
