@@ -212,7 +212,7 @@ function isDelimiter(byte: number): boolean {
 function closingQuote(body: Buffer, open: number): number {
   let at = open;
   for (;;) {
-    at = body.indexOf(QUOTE, at + 1);
+    at = nextQuote(body, at + 1);
     if (at === -1) throw new Error('unterminated string in JSON that parsed'); // cannot happen after JSON.parse
     let backslashes = 0;
     for (let k = at - 1; k > open && body[k] === BACKSLASH; k--) backslashes++;
@@ -220,10 +220,18 @@ function closingQuote(body: Buffer, open: number): number {
   }
 }
 
+/** Most strings are short: a plain loop first, the native search for long ones (base64 images). */
+function nextQuote(body: Buffer, from: number): number {
+  const stop = Math.min(from + 32, body.byteLength);
+  for (let i = from; i < stop; i++) if (body[i] === QUOTE) return i;
+  return stop === body.byteLength ? -1 : body.indexOf(QUOTE, stop);
+}
+
 function decodeName(body: Buffer, open: number, close: number): string {
-  // Bounded to the name: a search over the rest of the body would make many names quadratic.
-  if (!body.subarray(open + 1, close).includes(BACKSLASH)) return body.toString('utf8', open + 1, close);
-  return JSON.parse(body.toString('utf8', open, close + 1)) as string;
+  for (let i = open + 1; i < close; i++) {
+    if (body[i] === BACKSLASH) return JSON.parse(body.toString('utf8', open, close + 1)) as string;
+  }
+  return body.toString('utf8', open + 1, close);
 }
 
 function printable(name: string): string {

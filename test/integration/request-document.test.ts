@@ -18,7 +18,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { priceCall } from '../../lambda/pricing/index.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
-import { runtimeClient } from '../support/clients.js';
+import { rawRequest, runtimeClient } from '../support/clients.js';
 import { expectedOpenAIChatUsage, parseSse, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { call, createKey, keyItem, settled, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
 
@@ -49,6 +49,11 @@ after(async () => {
   await store.stop();
   await fake.close();
 });
+
+/** A raw call with a byte body (the harness's call() takes text). */
+function callBytes(key: string, path: string, body: Buffer, contentType = 'application/json') {
+  return rawRequest(relay.url, 'POST', path, { authorization: `Bearer ${key}`, 'content-type': contentType }, body);
+}
 
 /** Replaces the JSON body an SDK would send with raw bytes (no SDK writes a name twice). */
 function rawBodyFetch(body: string | Buffer): typeof fetch {
@@ -239,14 +244,14 @@ describe('a UTF-8 byte order mark', () => {
     const before = fake.requests.length;
     const stream = Buffer.concat([BOM, Buffer.from(`{"model":"${GPT}","stream":true,"messages":[{"role":"user","content":"x"}]}`)]);
     for (const path of CHAT_ROUTES) {
-      const res = await call(relay.url, key, path, stream);
+      const res = await callBytes(key, path, stream);
       assert.equal(res.status, 400, path);
       assert.match((JSON.parse(res.body.toString()) as { error: { message: string } }).error.message, /byte order mark/);
     }
-    const anthropic = await call(relay.url, key, '/bedrock/anthropic/v1/messages', Buffer.concat([BOM, Buffer.from(`{"model":"${HAIKU}","max_tokens":5,"stream":true,"messages":[]}`)]));
+    const anthropic = await callBytes(key, '/bedrock/anthropic/v1/messages', Buffer.concat([BOM, Buffer.from(`{"model":"${HAIKU}","max_tokens":5,"stream":true,"messages":[]}`)]));
     assert.equal(anthropic.status, 400);
     assert.equal((JSON.parse(anthropic.body.toString()) as { error: { type: string } }).error.type, 'invalid_request_error');
-    const converse = await call(relay.url, key, `/bedrock/model/${HAIKU}/converse-stream`, Buffer.concat([BOM, Buffer.from('{"messages":[{"role":"user","content":[{"text":"x"}]}]}')]));
+    const converse = await callBytes(key, `/bedrock/model/${HAIKU}/converse-stream`, Buffer.concat([BOM, Buffer.from('{"messages":[{"role":"user","content":[{"text":"x"}]}]}')]));
     assert.equal(converse.status, 400);
     assert.equal(converse.headers['x-amzn-errortype'], 'ValidationException');
     assert.equal(fake.requests.length, before, 'nothing reached Bedrock');
@@ -256,7 +261,7 @@ describe('a UTF-8 byte order mark', () => {
     const { key } = await createKey(relay.url, { key_alias: 'bom-binary' });
     const binary = Buffer.concat([BOM, Buffer.from([0x00, 0xff, 0x10, 0x7b, 0x22])]);
     const before = fake.requests.length;
-    await call(relay.url, key, `/bedrock/model/${HAIKU}/invoke`, binary, { 'content-type': 'application/octet-stream' });
+    await callBytes(key, `/bedrock/model/${HAIKU}/invoke`, binary, 'application/octet-stream');
     const upstream = fake.requests.slice(before);
     assert.equal(upstream.length, 1);
     assert.ok(upstream[0]!.body.equals(binary));
