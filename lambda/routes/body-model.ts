@@ -14,8 +14,14 @@ const MODEL_ID_FIELD: ReadonlySet<string> = new Set(['StartAsyncInvoke']);
 export function modelFromDocument(json: unknown, operation?: string): string | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
   const record = json as Record<string, unknown>;
-  const model = operation === undefined ? (typeof record.model === 'string' ? record.model : record.modelId)
-    : MODEL_ID_FIELD.has(operation) ? record.modelId : record.model;
+  const model =
+    operation === undefined
+      ? typeof record.model === 'string'
+        ? record.model
+        : record.modelId
+      : MODEL_ID_FIELD.has(operation)
+        ? record.modelId
+        : record.model;
   return typeof model === 'string' && model.trim() !== '' ? model : undefined;
 }
 

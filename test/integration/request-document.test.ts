@@ -91,7 +91,12 @@ describe('an escaped "stream" is read as the member it is', () => {
       await settled(relay, alias, 1);
       const usage = expectedOpenAIChatUsage(upstreamBody);
       const cached = usage.prompt_tokens_details.cached_tokens;
-      const expected = priceCall(GPT, { inputTokens: usage.prompt_tokens - cached, outputTokens: usage.completion_tokens, cacheReadInputTokens: cached, cacheWriteInputTokens: 0 });
+      const expected = priceCall(GPT, {
+        inputTokens: usage.prompt_tokens - cached,
+        outputTokens: usage.completion_tokens,
+        cacheReadInputTokens: cached,
+        cacheWriteInputTokens: 0,
+      });
       const item = await keyItem(store, token);
       assert.ok((item.spend_nanos as number) > 0, `spend ${String(item.spend_nanos)}`);
       assert.equal(item.spend_nanos, expected.costNanos);
@@ -125,7 +130,10 @@ describe('a body that names a member twice is refused before policy and before B
   });
 
   it('bedrock dialect: StartAsyncInvoke {"modelId":SONNET,"modelId":HAIKU} → 400 ValidationException, typed in the AWS SDK', async () => {
-    const duplicated = JSON.stringify({ modelId: SONNET, modelInput: {}, outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://b/' } } }).replace(/}$/, `,"modelId":"${HAIKU}"}`);
+    const duplicated = JSON.stringify({ modelId: SONNET, modelInput: {}, outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://b/' } } }).replace(
+      /}$/,
+      `,"modelId":"${HAIKU}"}`,
+    );
     // The control: one modelId each way, so this test fails if the relay stops reading the body.
     const single = (model: string) => JSON.stringify({ modelId: model, modelInput: {}, outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://b/' } } });
     assert.equal((await call(relay.url, key, '/bedrock/async-invoke', single(SONNET))).status, 403);
@@ -239,7 +247,7 @@ describe('a body that names a member twice is refused before policy and before B
 });
 
 describe('a UTF-8 byte order mark', () => {
-  it('before a JSON body is refused with 400 in the client\'s dialect, never relayed unmetered', async () => {
+  it("before a JSON body is refused with 400 in the client's dialect, never relayed unmetered", async () => {
     const { key } = await createKey(relay.url, { key_alias: 'bom' });
     const before = fake.requests.length;
     const stream = Buffer.concat([BOM, Buffer.from(`{"model":"${GPT}","stream":true,"messages":[{"role":"user","content":"x"}]}`)]);
@@ -248,16 +256,24 @@ describe('a UTF-8 byte order mark', () => {
       assert.equal(res.status, 400, path);
       assert.match((JSON.parse(res.body.toString()) as { error: { message: string } }).error.message, /byte order mark/);
     }
-    const anthropic = await callBytes(key, '/bedrock/anthropic/v1/messages', Buffer.concat([BOM, Buffer.from(`{"model":"${HAIKU}","max_tokens":5,"stream":true,"messages":[]}`)]));
+    const anthropic = await callBytes(
+      key,
+      '/bedrock/anthropic/v1/messages',
+      Buffer.concat([BOM, Buffer.from(`{"model":"${HAIKU}","max_tokens":5,"stream":true,"messages":[]}`)]),
+    );
     assert.equal(anthropic.status, 400);
     assert.equal((JSON.parse(anthropic.body.toString()) as { error: { type: string } }).error.type, 'invalid_request_error');
-    const converse = await callBytes(key, `/bedrock/model/${HAIKU}/converse-stream`, Buffer.concat([BOM, Buffer.from('{"messages":[{"role":"user","content":[{"text":"x"}]}]}')]));
+    const converse = await callBytes(
+      key,
+      `/bedrock/model/${HAIKU}/converse-stream`,
+      Buffer.concat([BOM, Buffer.from('{"messages":[{"role":"user","content":[{"text":"x"}]}]}')]),
+    );
     assert.equal(converse.status, 400);
     assert.equal(converse.headers['x-amzn-errortype'], 'ValidationException');
     assert.equal(fake.requests.length, before, 'nothing reached Bedrock');
   });
 
-  it('at the start of a body that is not JSON (InvokeModel\'s binary payload) is not the relay\'s business: relayed byte for byte', async () => {
+  it("at the start of a body that is not JSON (InvokeModel's binary payload) is not the relay's business: relayed byte for byte", async () => {
     const { key } = await createKey(relay.url, { key_alias: 'bom-binary' });
     const binary = Buffer.concat([BOM, Buffer.from([0x00, 0xff, 0x10, 0x7b, 0x22])]);
     const before = fake.requests.length;

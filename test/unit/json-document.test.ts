@@ -76,7 +76,11 @@ describe('parseJsonDocument: duplicate member names', () => {
         const dup = `{"${escapeAll(name)}":1,"other":[],${JSON.stringify(name)}:2}`;
         const text = JSON.stringify(value);
         const wrapped = inArray ? `[${text},${dup}]` : `{"a":${text},"b":{"c":${dup}}}`;
-        assert.throws(() => parse(wrapped), (error: unknown) => error instanceof JsonBodyRefused && error.problem === 'duplicate-name', wrapped);
+        assert.throws(
+          () => parse(wrapped),
+          (error: unknown) => error instanceof JsonBodyRefused && error.problem === 'duplicate-name',
+          wrapped,
+        );
       }),
       { numRuns: 200 },
     );
@@ -205,21 +209,28 @@ describe('readRequestDocument', () => {
   it('refuses a body that is not a JSON object on the routes that name the model in it', () => {
     for (const path of ['/bedrock/anthropic/v1/messages', '/bedrock/openai/v1/chat/completions', '/bedrock-mantle/v1/responses', '/bedrock/async-invoke']) {
       for (const body of ['not json', '{"model":"m","stream":true} x', '["model"]', '"m"', ' ']) rejects400(path, body, /JSON object/);
-      assert.equal(read(path, '').json, undefined, 'an empty body is Bedrock\'s to answer');
+      assert.equal(read(path, '').json, undefined, "an empty body is Bedrock's to answer");
     }
   });
 
-  it('lets any body through on the routes whose payload is the model\'s own format', () => {
+  it("lets any body through on the routes whose payload is the model's own format", () => {
     const binary = Buffer.from([0x00, 0xff, 0xfe, 0x7b]);
     assert.equal(read('/bedrock/model/m/invoke', binary).json, undefined);
     assert.equal(read('/bedrock/model/m/invoke', 'plain text').json, undefined);
   });
 
   it('refuses a Chat Completions `stream` or `stream_options` of the wrong type', () => {
-    for (const path of ['/bedrock/openai/v1/chat/completions', '/bedrock/v1/chat/completions', '/bedrock-mantle/v1/chat/completions', '/bedrock-mantle/openai/v1/chat/completions']) {
+    for (const path of [
+      '/bedrock/openai/v1/chat/completions',
+      '/bedrock/v1/chat/completions',
+      '/bedrock-mantle/v1/chat/completions',
+      '/bedrock-mantle/openai/v1/chat/completions',
+    ]) {
       for (const stream of ['"true"', '1', '"yes"', '{}']) rejects400(path, `{"model":"m","stream":${stream}}`, /`stream` must be a boolean/);
-      for (const options of ['"yes"', '[]', 'true']) rejects400(path, `{"model":"m","stream":true,"stream_options":${options}}`, /`stream_options` must be an object/);
-      for (const ok of ['{"model":"m"}', '{"model":"m","stream":null}', '{"model":"m","stream":false,"stream_options":null}']) assert.ok(read(path, ok).json, ok);
+      for (const options of ['"yes"', '[]', 'true'])
+        rejects400(path, `{"model":"m","stream":true,"stream_options":${options}}`, /`stream_options` must be an object/);
+      for (const ok of ['{"model":"m"}', '{"model":"m","stream":null}', '{"model":"m","stream":false,"stream_options":null}'])
+        assert.ok(read(path, ok).json, ok);
     }
     // Other APIs define their own fields: not this check's business.
     assert.ok(read('/bedrock/openai/v1/responses', '{"model":"m","stream":"true"}').json);
