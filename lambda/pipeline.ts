@@ -10,6 +10,7 @@
  * and the fake Bedrock, and so the core stays small.
  */
 import type { Principal } from './auth/principal.js';
+import type { JsonDocument } from './http/json-document.js';
 import type { MatchedRoute } from './routes/match.js';
 
 export interface RelayRequest {
@@ -30,8 +31,13 @@ export interface CallContext {
   readonly principal: Principal;
   /** The model the call targets (decoded path label or the JSON body's `model`), if any. */
   readonly model?: string;
-  /** The JSON request body, parsed once (undefined when the body is empty or not JSON). */
-  readonly document?: unknown;
+  /**
+   * The request body parsed once, before admission (lambda/routes/request-document.ts): read
+   * body fields from `document.json` (undefined when the body is empty or not JSON), never by
+   * parsing or searching the bytes again. A JSON body with a duplicate name, a BOM or invalid
+   * UTF-8 was refused before this was built. Absent only on calls built by hand (tests).
+   */
+  readonly document?: JsonDocument;
 }
 
 /** Token counts as Bedrock reports them; absent fields were not reported. */

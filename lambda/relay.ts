@@ -7,7 +7,9 @@ import { encodeQuery, type MatchedRoute, type RouteMatcher } from './routes/matc
 import type { RequestSigner } from './upstream/signer.js';
 import type { UpstreamResponse, UpstreamSender } from './upstream/client.js';
 import { forwardableRequestHeaders, passThroughResponseHeaders } from './upstream/headers.js';
-import { modelFromBody } from './routes/body-model.js';
+import type { JsonDocument } from './http/json-document.js';
+import { modelFromDocument } from './routes/body-model.js';
+import { readRequestDocument } from './routes/request-document.js';
 
 /** A body rewrite a route may need before going upstream (see lambda/metering/include-usage.ts). */
 export interface PreparedBody {
@@ -24,7 +26,8 @@ export interface RelayDeps {
   readonly sign: RequestSigner;
   readonly send: UpstreamSender;
   readonly meter?: MeterFactory;
-  readonly prepareBody?: (match: MatchedRoute, body: Buffer) => PreparedBody;
+  /** `document` is the call's parsed body (CallContext.document): decide from it, not from the bytes. */
+  readonly prepareBody?: (match: MatchedRoute, body: Buffer, document?: JsonDocument) => PreparedBody;
   /** Rewrites discovery answers to what the principal may see (issue 8); bytes pass through otherwise. */
   readonly filterDiscovery?: (call: CallContext, status: number, body: Buffer) => Buffer;
 }
@@ -41,8 +44,11 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
 
   // The whole request goes along: a SigV4-signed call is verified over its wire form.
   const principal = await deps.authenticate(credentialFrom(request.headers), request);
-  const model = modelOf(match, request.body);
-  const call: CallContext = { request, match, principal, model };
+  // Parsed once, here; everything after reads this document (a body parsers could read
+  // differently is refused with 400 before policy sees it).
+  const document = readRequestDocument(match, request.body);
+  const model = modelOf(match, document);
+  const call: CallContext = { request, match, principal, model, document };
   const admission = await deps.admission.admit(call);
 
   const started = performance.now();
@@ -65,17 +71,17 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
   }
 }
 
-function modelOf(match: MatchedRoute, body: Buffer): string | undefined {
+function modelOf(match: MatchedRoute, document: JsonDocument): string | undefined {
   const source = match.route.model;
   if (!source) return undefined;
   if (source.from === 'path') return match.params[source.label];
-  return modelFromBody(body);
+  return modelFromDocument(document.json, match.route.operation);
 }
 
 async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, started: number): Promise<CallOutcome> {
   const { match, request } = call;
   const { route } = match;
-  const prepared = deps.prepareBody?.(match, request.body) ?? { body: request.body };
+  const prepared = deps.prepareBody?.(match, request.body, call.document) ?? { body: request.body };
   const base = deps.config.endpoints[route.service];
   const headers = forwardableRequestHeaders(request.headers);
   const signedHeaders = await deps

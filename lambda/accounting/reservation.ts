@@ -90,7 +90,7 @@ export function reserves(call: CallContext): boolean {
 }
 
 export function worstCase(call: CallContext, deps: WorstCaseDeps): WorstCase {
-  const document = call.document ?? parseQuietly(call.request.body);
+  const document = call.document ? call.document.json : parseQuietly(call.request.body);
   const inputTokens = call.request.body.byteLength + S3_REFERENCE_TOKENS * countS3References(document);
   const found = call.model ? deps.lookup(call.model) : undefined;
   const stated = statedMaxTokens(document);

@@ -9,12 +9,21 @@
  *  1. prepareRequestBody() adds `stream_options.include_usage = true` to the request body. This
  *     is the one place the relay changes a request body (the rule is "bodies go upstream byte
  *     for byte"), because the alternative is calls that cannot be counted, which would defeat
- *     budgets and tpm limits. The change is minimal: when the body has no `stream_options`, the
- *     member `"stream_options":{"include_usage":true},` is spliced in right after the opening
- *     `{` and every other byte stays as the client sent it. Only when the client sent
- *     `stream_options` without `include_usage: true` is the body parsed and re-serialised
- *     (formatting is lost then, and integers beyond 2^53 would lose precision; no real Chat
- *     Completions field holds one).
+ *     budgets and tpm limits. Every decision — is it a streamed call, does it already ask for
+ *     usage, where does the member go — is taken from the parsed document
+ *     (lambda/http/json-document.ts), never from a byte search: `"str\u0065am": true` streams
+ *     as surely as `"stream": true`, and a body with a duplicate name never gets this far. The
+ *     change is a splice at a position the parse found, and every other byte stays as the
+ *     client sent it (so formatting and big numbers survive):
+ *       - no `stream_options`: `"stream_options":{"include_usage":true},` right after the `{`
+ *         that opens the body;
+ *       - `"stream_options": null`: that `null` becomes `{"include_usage":true}`;
+ *       - `stream_options` without `include_usage`: `"include_usage":true` (and a comma when it
+ *         has other members) right after its `{`;
+ *       - `include_usage` that is not `true`: its value becomes `true`.
+ *     A `stream` or `stream_options` of the wrong type is refused before this runs
+ *     (chatCompletionsFieldProblem), so no spelling of "stream" a lenient parser would accept
+ *     slips by unmetered.
  *
  *  2. The returned responseFilter removes from the client's stream the one extra event that
  *     request produces: the final chunk whose `choices` is empty and which carries `usage`.
@@ -32,6 +41,7 @@
  * The core applies the filter only to a 2xx `text/event-stream` response, feeds the meter the
  * unfiltered bytes, and must not forward an upstream content-length with a filtered body.
  */
+import { objectMembers, parseJsonDocument, type JsonDocument } from '../http/json-document.js';
 import type { RouteSpec } from '../routes/table.js';
 import { LineScanner, type LineSink } from './lines.js';
 import { isRecord } from './usage.js';
@@ -48,43 +58,73 @@ export interface PreparedBody {
   readonly body: Buffer;
   /** Present only when the body was changed to ask for usage. */
   readonly responseFilter?: ChunkFilter;
-  /** How the body was changed, for the log line. */
-  readonly rewrite?: 'spliced' | 'reserialised';
+  /** How the body was changed, for the log line (always a splice: the body is never re-serialised). */
+  readonly rewrite?: 'spliced';
 }
 
 const INCLUDE_USAGE_MEMBER = Buffer.from('"stream_options":{"include_usage":true},');
+const INCLUDE_USAGE_OBJECT = Buffer.from('{"include_usage":true}');
+const INCLUDE_USAGE_INNER_MEMBER = Buffer.from('"include_usage":true');
+const INCLUDE_USAGE_INNER_MEMBER_COMMA = Buffer.from('"include_usage":true,');
+const TRUE = Buffer.from('true');
 export const MAX_HELD_EVENT_BYTES = 64 * 1024;
 
 /** A route, or a matched route (so the function can serve as the core's `prepareBody` as is). */
 export type RouteLike = Pick<RouteSpec, 'family' | 'template'> | { readonly route: Pick<RouteSpec, 'family' | 'template'> };
 
-export function prepareRequestBody(target: RouteLike, body: Buffer): PreparedBody {
+/**
+ * `document` is the body as the relay core parsed it (CallContext.document); without it the body
+ * is parsed here, with the same parser (a refused body throws JsonBodyRefused).
+ */
+export function prepareRequestBody(target: RouteLike, body: Buffer, document?: JsonDocument): PreparedBody {
   const route = 'route' in target ? target.route : target;
-  if (!isChatCompletions(route) || !body.includes('"stream"')) return { body };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { body }; // Bedrock will refuse it; nothing to meter.
-  }
-  if (!isRecord(doc) || doc.stream !== true) return { body };
+  if (!isChatCompletions(route)) return { body };
+  const doc = document ?? parseJsonDocument(body);
+  const json = doc.json;
+  if (!isRecord(json) || json.stream !== true) return { body };
+  const members = doc.members;
+  if (!members || !doc.root) throw new Error('a parsed JSON object without member positions');
 
-  if (!Object.prototype.hasOwnProperty.call(doc, 'stream_options')) {
-    const open = body.findIndex((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
-    if (open === -1 || body[open] !== 0x7b /* { */) return { body };
+  const optionsAt = members.get('stream_options');
+  if (optionsAt === undefined) {
     // The object has at least the `stream` member, so a trailing comma is always followed by one.
-    const spliced = Buffer.concat([body.subarray(0, open + 1), INCLUDE_USAGE_MEMBER, body.subarray(open + 1)]);
-    return { body: spliced, responseFilter: new UsageChunkFilter(), rewrite: 'spliced' };
+    return spliced(body, doc.root.start + 1, doc.root.start + 1, INCLUDE_USAGE_MEMBER);
   }
-
-  const options = doc.stream_options;
-  if (isRecord(options) && options.include_usage === true) return { body };
-  if (options !== null && !isRecord(options)) return { body }; // Invalid; Bedrock answers it.
-  const rewritten = { ...doc, stream_options: { ...(options ?? {}), include_usage: true } };
-  return { body: Buffer.from(JSON.stringify(rewritten)), responseFilter: new UsageChunkFilter(), rewrite: 'reserialised' };
+  const options = json.stream_options;
+  if (options === null) return spliced(body, optionsAt.start, optionsAt.end, INCLUDE_USAGE_OBJECT);
+  if (!isRecord(options)) return { body }; // refused before the call gets here (chatCompletionsFieldProblem)
+  if (options.include_usage === true) return { body };
+  const inner = objectMembers(body, optionsAt);
+  if (!inner) throw new Error('stream_options parsed as an object but scanned as none');
+  const includeUsageAt = inner.get('include_usage');
+  if (includeUsageAt !== undefined) return spliced(body, includeUsageAt.start, includeUsageAt.end, TRUE);
+  const member = inner.size > 0 ? INCLUDE_USAGE_INNER_MEMBER_COMMA : INCLUDE_USAGE_INNER_MEMBER;
+  return spliced(body, optionsAt.start + 1, optionsAt.start + 1, member);
 }
 
-function isChatCompletions(route: Pick<RouteSpec, 'family' | 'template'>): boolean {
+/**
+ * Why a Chat Completions request must be refused before it goes upstream, or undefined. `stream`
+ * and `stream_options` of another type than the API defines are answered by Bedrock with an
+ * error at best; at worst a lenient parser coerces `"stream": "true"` and streams, and the relay,
+ * which reads only a boolean `true` as streaming, would not ask for usage. Refusing them keeps
+ * "streams" and "the relay asked for usage" the same set.
+ */
+export function chatCompletionsFieldProblem(route: Pick<RouteSpec, 'family' | 'template'>, json: unknown): string | undefined {
+  if (!isChatCompletions(route) || !isRecord(json)) return undefined;
+  const { stream } = json;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') return '`stream` must be a boolean.';
+  const options = json.stream_options;
+  if (options !== undefined && options !== null && !isRecord(options)) return '`stream_options` must be an object.';
+  return undefined;
+}
+
+function spliced(body: Buffer, start: number, end: number, insert: Buffer): PreparedBody {
+  const out = Buffer.concat([body.subarray(0, start), insert, body.subarray(end)]);
+  return { body: out, responseFilter: new UsageChunkFilter(), rewrite: 'spliced' };
+}
+
+/** Exposed for the document checks (lambda/routes/request-document.ts). */
+export function isChatCompletions(route: Pick<RouteSpec, 'family' | 'template'>): boolean {
   return route.family === 'openai' && route.template.endsWith('/chat/completions');
 }
 

@@ -16,7 +16,7 @@ export function guardAsyncOutput(admission: AdmissionControl, buckets: readonly 
   return {
     admit: async (call) => {
       if (call.match.route.operation === 'StartAsyncInvoke') {
-        const bucket = outputBucket(call.request.body);
+        const bucket = outputBucket(call.request.body, call.document?.json);
         if (allowed.size === 0) {
           throw new RelayError(
             403,
@@ -39,11 +39,14 @@ export function guardAsyncOutput(admission: AdmissionControl, buckets: readonly 
   };
 }
 
-/** The bucket of outputDataConfig.s3OutputDataConfig.s3Uri, or undefined when the body has none. */
-export function outputBucket(body: Buffer): string | undefined {
+/**
+ * The bucket of outputDataConfig.s3OutputDataConfig.s3Uri, or undefined when the body has none.
+ * `json` is the call's parsed body (CallContext.document.json) when the relay core parsed it.
+ */
+export function outputBucket(body: Buffer, json?: unknown): string | undefined {
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { outputDataConfig?: { s3OutputDataConfig?: { s3Uri?: unknown } } };
-    const uri = parsed.outputDataConfig?.s3OutputDataConfig?.s3Uri;
+    const parsed = (json ?? JSON.parse(body.toString('utf8'))) as { outputDataConfig?: { s3OutputDataConfig?: { s3Uri?: unknown } } } | null;
+    const uri = parsed?.outputDataConfig?.s3OutputDataConfig?.s3Uri;
     if (typeof uri !== 'string') return undefined;
     return /^s3:\/\/([^/]+)/.exec(uri)?.[1];
   } catch {

@@ -55,7 +55,7 @@ export function authorizeCall(record: PolicyRecord, call: CallContext): void {
 
   const refs: Reference[] = requestReferences(call.match, call.request.headers);
   if (call.model !== undefined) refs.push({ kind: 'model', value: call.model, source: 'request' });
-  const fromBody = bodyReferences(route.operation, call.request.body, restricted);
+  const fromBody = bodyReferences(route.operation, call.request.body, restricted, call.document);
   if (fromBody === undefined) {
     const kinds = [...restricted].map((kind) => `${KIND_LABEL[kind]}s`).join(' and ');
     throw deny(`This API key is limited to certain ${kinds}, and the request body could not be read to check which ones it uses.`);

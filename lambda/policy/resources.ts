@@ -1,3 +1,4 @@
+import { JsonBodyRefused, parseJsonDocument, type JsonDocument } from '../http/json-document.js';
 import type { MatchedRoute } from '../routes/match.js';
 
 /**
@@ -138,16 +139,26 @@ export function requestReferences(match: MatchedRoute, headers: Readonly<Record<
 /**
  * References in a JSON body for the given kinds. Returns undefined when the body is not JSON
  * (or a referenced value is not a string): then nothing can be verified and policy refuses.
+ * `document` is the call's parsed body (CallContext.document): the relay core parsed it once and
+ * refused duplicate names there. A call built without one has its body read here with the same
+ * strict parser (a body that parser refuses is one nothing can be verified in).
  */
-export function bodyReferences(operation: string, body: Buffer, kinds: ReadonlySet<ReferenceKind>): Reference[] | undefined {
+export function bodyReferences(
+  operation: string,
+  body: Buffer,
+  kinds: ReadonlySet<ReferenceKind>,
+  document?: JsonDocument,
+): Reference[] | undefined {
   const wanted = (BODY_REFERENCES[operation] ?? []).filter((ref) => kinds.has(ref.kind));
   if (wanted.length === 0 || body.length === 0) return [];
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
+    json = (document ?? parseJsonDocument(body)).json;
+  } catch (error) {
+    if (error instanceof JsonBodyRefused) return undefined;
+    throw error;
   }
+  if (json === undefined) return undefined;
   const refs: Reference[] = [];
   for (const { kind, path } of wanted) {
     for (const value of valuesAt(json, path)) {

@@ -108,7 +108,7 @@ const byCall = new WeakMap<CallContext, RequestedTier>();
 export function serviceTierOf(call: CallContext): RequestedTier {
   let tier = byCall.get(call);
   if (!tier) {
-    tier = detectServiceTier(call.request.headers, parseJsonBody(call.request.body));
+    tier = detectServiceTier(call.request.headers, call.document ? call.document.json : parseJsonBody(call.request.body));
     byCall.set(call, tier);
   }
   return tier;

@@ -99,11 +99,12 @@ describe('model allow-lists, as the AWS SDK sees them', () => {
     );
     const openai = new OpenAI({ baseURL: `${relay.url}/bedrock/openai/v1`, apiKey: key, maxRetries: 0 });
     await assert.rejects(openai.chat.completions.create({ model: 'openai.gpt-oss-120b-1:0', messages: [{ role: 'user', content: 'x' }] }), OpenAI.PermissionDeniedError);
-    // A model-scoped key whose body names no model, or cannot be parsed, is refused.
-    for (const body of ['not json', '{"messages":[]}']) {
+    // A model-scoped key whose body names no model is refused; a body that is not JSON is refused
+    // on these JSON-only APIs before policy (lambda/routes/request-document.ts).
+    for (const [body, status, type] of [['not json', 400, 'invalid_request_error'], ['{"messages":[]}', 403, 'permission_error']] as const) {
       const res = await rawRequest(relay.url, 'POST', '/bedrock/anthropic/v1/messages', { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body);
-      assert.equal(res.status, 403, body);
-      assert.equal(JSON.parse(res.body.toString()).error.type, 'permission_error');
+      assert.equal(res.status, status, body);
+      assert.equal(JSON.parse(res.body.toString()).error.type, type);
     }
     assert.equal(fake.requests.length, 1, 'only the allowed call went upstream');
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MAX_HELD_EVENT_BYTES, prepareRequestBody, UsageChunkFilter, withoutNullUsage, type ChunkFilter } from '../../lambda/metering/include-usage.js';
+import { JsonBodyRefused, parseJsonDocument } from '../../lambda/http/json-document.js';
 import { selectMeter } from '../../lambda/metering/index.js';
 import { RouteMatcher } from '../../lambda/routes/match.js';
 import { chatSse, cutAt, everySplit, oneBytePerChunk, route, run, utf8 } from './meter-fixtures.js';
@@ -35,13 +36,53 @@ describe('prepareRequestBody', () => {
     assert.equal(prepared.body.toString(), '{"stream_options":{"include_usage":true},\n  "stream": true,\n  "model": "m"\n}\n');
   });
 
-  it('re-serialises only when stream_options exists without include_usage: true, keeping its other options', () => {
-    for (const options of [{}, { include_usage: false }, { include_usage: false, continuous_usage_stats: false }, null]) {
-      const prepared = prepareRequestBody(CHAT, Buffer.from(JSON.stringify({ model: 'm', stream: true, stream_options: options })));
-      assert.equal(prepared.rewrite, 'reserialised');
+  it('splices include_usage into an existing stream_options too, keeping every other byte (formatting, big numbers)', () => {
+    const cases: Array<[string, string]> = [
+      ['{"model":"m","stream":true,"stream_options":{}}', '{"model":"m","stream":true,"stream_options":{"include_usage":true}}'],
+      ['{"model":"m","stream":true,"stream_options":{ }}', '{"model":"m","stream":true,"stream_options":{"include_usage":true }}'],
+      [
+        '{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}',
+        '{"model":"m","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":false}}',
+      ],
+      ['{"stream":true,"stream_options":{"include_usage":false}}', '{"stream":true,"stream_options":{"include_usage":true}}'],
+      ['{"stream":true,"stream_options": {"include_usage" : null , "x":1}}', '{"stream":true,"stream_options": {"include_usage" : true , "x":1}}'],
+      ['{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":"true"}}', '{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":true}}'],
+      ['{"stream":true,\n  "stream_options": null,\n  "seed": 123456789012345678901234567890}', '{"stream":true,\n  "stream_options": {"include_usage":true},\n  "seed": 123456789012345678901234567890}'],
+    ];
+    for (const [sent, expected] of cases) {
+      const prepared = prepareRequestBody(CHAT, Buffer.from(sent));
+      assert.equal(prepared.rewrite, 'spliced', sent);
       assert.ok(prepared.responseFilter);
-      assert.deepEqual(JSON.parse(prepared.body.toString()), { model: 'm', stream: true, stream_options: { ...(options ?? {}), include_usage: true } });
+      assert.equal(prepared.body.toString(), expected);
+      const doc = JSON.parse(prepared.body.toString());
+      assert.equal(doc.stream_options.include_usage, true);
     }
+  });
+
+  it('decides from the parsed document, not the bytes: an escaped "stream" streams and gets include_usage', () => {
+    const sent = '{"model":"m","str\\u0065am":true,"messages":[]}';
+    const prepared = prepareRequestBody(CHAT, Buffer.from(sent));
+    assert.equal(prepared.rewrite, 'spliced');
+    assert.equal(prepared.body.toString(), `{"stream_options":{"include_usage":true},${sent.slice(1)}`);
+    // An escaped `stream_options` / `include_usage` is read as the member it is.
+    const escapedOptions = '{"stream":true,"stream_opti\\u006fns":{"include_us\\u0061ge":false}}';
+    assert.equal(prepareRequestBody(CHAT, Buffer.from(escapedOptions)).body.toString(), '{"stream":true,"stream_opti\\u006fns":{"include_us\\u0061ge":true}}');
+    const escapedAlready = Buffer.from('{"stream":true,"stream_options":{"include_\\u0075sage":true}}');
+    assert.equal(prepareRequestBody(CHAT, escapedAlready).body, escapedAlready);
+    // "stream" inside a string is text.
+    const inText = Buffer.from('{"model":"m","messages":[{"content":"\\"stream\\": true"}],"stream":false}');
+    assert.equal(prepareRequestBody(CHAT, inText).body, inText);
+  });
+
+  it('uses the document the relay core parsed when it is given one', () => {
+    const body = Buffer.from('{"model":"m","stream":false}');
+    // A document that says otherwise wins: the body is not looked at again for the decision.
+    const document = parseJsonDocument(Buffer.from('{"model":"m","stream":true}    '));
+    assert.equal(prepareRequestBody(CHAT, body, document).rewrite, 'spliced');
+  });
+
+  it('refuses (throws) a body with a duplicate name when it has to parse it itself', () => {
+    assert.throws(() => prepareRequestBody(CHAT, Buffer.from('{"stream":false,"stream":true}')), JsonBodyRefused);
   });
 
   it('returns the very same bytes when there is nothing to do', () => {
