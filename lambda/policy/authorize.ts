@@ -3,14 +3,7 @@ import type { KeyRecord, ObjectPermission } from '../keys/types.js';
 import { isKeyRecord } from '../keys/types.js';
 import { anyModelAllowed } from '../models/ids.js';
 import type { AdmissionControl, CallContext } from '../pipeline.js';
-import {
-  bodyReferences,
-  requestReferences,
-  resourceEntryAdmits,
-  type Reference,
-  type ReferenceKind,
-  type ResourceKind,
-} from './resources.js';
+import { bodyReferences, requestReferences, resourceEntryAdmits, type Reference, type ReferenceKind, type ResourceKind } from './resources.js';
 import { modelUse, type ModelUse } from './model-use.js';
 import { DESTRUCTIVE_OPERATIONS, destructiveGranted, routeAllowed, routePath } from './routes.js';
 
@@ -119,8 +112,7 @@ function checkModelScope(record: PolicyRecord, operation: string, use: ModelUse,
   const needs: ResourceKind[] = ['agent', 'flow'];
   if (use === 'knowledge-base' || (use === 'named-or-knowledge-base' && !namesModel)) needs.push('knowledge-base');
   const scoped = refs.filter((ref): ref is Reference & { kind: ResourceKind } => (needs as ReferenceKind[]).includes(ref.kind));
-  const runsVia: ResourceKind | undefined =
-    use === 'agent' || use === 'flow' ? use : needs.includes('knowledge-base') ? 'knowledge-base' : undefined;
+  const runsVia: ResourceKind | undefined = use === 'agent' || use === 'flow' ? use : needs.includes('knowledge-base') ? 'knowledge-base' : undefined;
   if (runsVia && !scoped.some((ref) => ref.kind === runsVia)) {
     throw deny(`This API key is limited to certain models (models), and ${operation} names no ${KIND_LABEL[runsVia]} it could check.`);
   }
@@ -133,9 +125,7 @@ function checkModelScope(record: PolicyRecord, operation: string, use: ModelUse,
       ref.kind === 'knowledge-base'
         ? `${operation} runs a model Bedrock chooses for knowledge base ${printable(ref.value)}`
         : `${operation} would run ${KIND_LABEL[ref.kind]} ${printable(ref.value)}${alias}, which uses whatever models it is configured with`;
-    throw deny(
-      `This API key is limited to certain models (models), and ${why}. To allow it, name it in the key's object_permission.${field}.`,
-    );
+    throw deny(`This API key is limited to certain models (models), and ${why}. To allow it, name it in the key's object_permission.${field}.`);
   }
 }
 

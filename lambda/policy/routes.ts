@@ -52,7 +52,10 @@ export const ROUTE_GROUPS: Readonly<Record<string, RouteGroup>> = {
     includes: ops('InvokeModel', 'InvokeModelWithResponseStream', 'InvokeModelWithBidirectionalStream'),
   },
   'count-tokens': { description: 'CountTokens', includes: ops('CountTokens') },
-  'async-invoke': { description: 'StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes', includes: ops('StartAsyncInvoke', 'GetAsyncInvoke', 'ListAsyncInvokes') },
+  'async-invoke': {
+    description: 'StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes',
+    includes: ops('StartAsyncInvoke', 'GetAsyncInvoke', 'ListAsyncInvokes'),
+  },
   anthropic: { description: 'Anthropic Messages API routes', includes: (r) => r.family === 'anthropic' },
   openai: { description: 'OpenAI-compatible routes', includes: (r) => r.family === 'openai' },
   guardrails: { description: 'ApplyGuardrail, InvokeGuardrailChecks', includes: ops('ApplyGuardrail', 'InvokeGuardrailChecks') },
@@ -69,7 +72,10 @@ export const ROUTE_GROUPS: Readonly<Record<string, RouteGroup>> = {
       'GetIngestedDocumentAcl',
     ),
   },
-  agents: { description: 'InvokeAgent, InvokeInlineAgent, agent memory', includes: ops('InvokeAgent', 'InvokeInlineAgent', 'GetAgentMemory', 'DeleteAgentMemory') },
+  agents: {
+    description: 'InvokeAgent, InvokeInlineAgent, agent memory',
+    includes: ops('InvokeAgent', 'InvokeInlineAgent', 'GetAgentMemory', 'DeleteAgentMemory'),
+  },
   flows: { description: 'InvokeFlow and flow executions', includes: (r) => r.template.startsWith('/flows/') },
   sessions: { description: 'session, invocation and tagging calls', includes: (r) => r.template.startsWith('/sessions/') || r.template.startsWith('/tags/') },
   destructive: {
@@ -131,7 +137,10 @@ export function routeAllowed(entries: readonly string[], route: RouteSpec): bool
  * `allowed_operations` naming the operation. An empty `allowed_routes`, or one made only of `!`
  * exclusions, grants none: such a key gets inference, reads and normal agent use only.
  */
-export function destructiveGranted(record: { readonly allowed_routes: readonly string[]; readonly allowed_operations: readonly string[] }, route: RouteSpec): boolean {
+export function destructiveGranted(
+  record: { readonly allowed_routes: readonly string[]; readonly allowed_operations: readonly string[] },
+  route: RouteSpec,
+): boolean {
   if (record.allowed_operations.includes(route.operation)) return true;
   const positives = record.allowed_routes.filter((entry) => !entry.startsWith('!'));
   return positives.some((entry) => routeEntryMatches(entry, route)) && routeAllowed(record.allowed_routes, route);

@@ -45,7 +45,13 @@ after(async () => {
 beforeEach(() => fake.reset());
 
 async function newKey(fields: Record<string, unknown>): Promise<string> {
-  const res = await rawRequest(relay.url, 'POST', '/key/generate', { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' }, JSON.stringify(fields));
+  const res = await rawRequest(
+    relay.url,
+    'POST',
+    '/key/generate',
+    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
+    JSON.stringify(fields),
+  );
   assert.equal(res.status, 200, res.body.toString());
   return JSON.parse(res.body.toString()).key as string;
 }
@@ -64,7 +70,11 @@ async function refused(promise: Promise<unknown>, message: RegExp): Promise<void
     assert.match(error.message, message);
     return true;
   });
-  assert.deepEqual(fake.requests.map((r) => r.operation), [], 'a refused call reached Bedrock');
+  assert.deepEqual(
+    fake.requests.map((r) => r.operation),
+    [],
+    'a refused call reached Bedrock',
+  );
 }
 
 async function agentText(client: BedrockAgentRuntimeClient): Promise<string> {
@@ -106,26 +116,32 @@ describe('a key limited by models cannot run agents or flows it is not given', (
   });
 
   it('runs the agent and the flow that object_permission names, and no other', async () => {
-    const client = await agentsFor({ models: [HAIKU], object_permission: { agents: [`${AGENT.agentId}/${AGENT.agentAliasId}`], flows: [FLOW.flowIdentifier] } });
+    const client = await agentsFor({
+      models: [HAIKU],
+      object_permission: { agents: [`${AGENT.agentId}/${AGENT.agentAliasId}`], flows: [FLOW.flowIdentifier] },
+    });
     assert.ok((await agentText(client)).length > 0);
     assert.ok(await flowOutput(client));
-    assert.deepEqual(fake.requests.map((r) => r.operation), ['InvokeAgent', 'InvokeFlow']);
+    assert.deepEqual(
+      fake.requests.map((r) => r.operation),
+      ['InvokeAgent', 'InvokeFlow'],
+    );
     fake.reset();
     await refused(
       client.send(new InvokeAgentCommand({ agentId: AGENT.agentId, agentAliasId: 'TSTALIASID', sessionId: 'session-1', inputText: 'hi' })),
       /alias TSTALIASID.*object_permission\.agents/,
     );
-    await refused(
-      client.send(new InvokeFlowCommand({ flowIdentifier: 'FLOW999999', flowAliasIdentifier: 'FLOWALIAS1', inputs: [] })),
-      /flow FLOW999999/,
-    );
+    await refused(client.send(new InvokeFlowCommand({ flowIdentifier: 'FLOW999999', flowAliasIdentifier: 'FLOWALIAS1', inputs: [] })), /flow FLOW999999/);
   });
 
   it('a key without a models list runs any agent and flow, as before', async () => {
     const client = await agentsFor({});
     assert.ok((await agentText(client)).length > 0);
     assert.ok(await flowOutput(client));
-    assert.deepEqual(fake.requests.map((r) => r.operation), ['InvokeAgent', 'InvokeFlow']);
+    assert.deepEqual(
+      fake.requests.map((r) => r.operation),
+      ['InvokeAgent', 'InvokeFlow'],
+    );
   });
 });
 
@@ -146,13 +162,20 @@ describe('destructive session calls need allowed_routes', () => {
       const ended = await client.send(new EndSessionCommand({ sessionIdentifier: 'session-1' }));
       assert.equal(ended.sessionStatus, 'ENDED');
       await client.send(new DeleteSessionCommand({ sessionIdentifier: 'session-1' }));
-      assert.deepEqual(fake.requests.map((r) => r.operation), ['EndSession', 'DeleteSession'], JSON.stringify(allowed_routes));
+      assert.deepEqual(
+        fake.requests.map((r) => r.operation),
+        ['EndSession', 'DeleteSession'],
+        JSON.stringify(allowed_routes),
+      );
     }
   });
 
   it('the admin API accepts the "destructive" group', async () => {
     const client = await agentsFor({ allowed_routes: ['destructive'] });
     await client.send(new DeleteSessionCommand({ sessionIdentifier: 'session-1' }));
-    assert.deepEqual(fake.requests.map((r) => r.operation), ['DeleteSession']);
+    assert.deepEqual(
+      fake.requests.map((r) => r.operation),
+      ['DeleteSession'],
+    );
   });
 });

@@ -147,7 +147,10 @@ describe('models allow-list', () => {
   it('checks models named in agent-runtime bodies', () => {
     const rag = (modelArn: string) =>
       call('POST', '/bedrock/retrieveAndGenerate', {
-        body: { input: { text: 'q' }, retrieveAndGenerateConfiguration: { type: 'KNOWLEDGE_BASE', knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', modelArn } } },
+        body: {
+          input: { text: 'q' },
+          retrieveAndGenerateConfiguration: { type: 'KNOWLEDGE_BASE', knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', modelArn } },
+        },
       });
     allowed(haikuOnly, rag(`arn:aws:bedrock:us-east-1::foundation-model/${HAIKU}`));
     denied(haikuOnly, rag(`arn:aws:bedrock:us-east-1::foundation-model/${SONNET}`));
@@ -214,13 +217,18 @@ describe('resource allow-lists (object_permission)', () => {
     denied(record, rag('KB99999999'));
     denied(record, call('POST', '/bedrock/retrieveAndGenerate', { body: '{broken' }), /could not be read/);
     const query = (knowledgeBaseArn: string) =>
-      call('POST', '/bedrock/generateQuery', { body: { transformationConfiguration: { textToSqlConfiguration: { knowledgeBaseConfiguration: { knowledgeBaseArn } } } } });
+      call('POST', '/bedrock/generateQuery', {
+        body: { transformationConfiguration: { textToSqlConfiguration: { knowledgeBaseConfiguration: { knowledgeBaseArn } } } },
+      });
     allowed(record, query('arn:aws:bedrock:us-east-1:123456789012:knowledge-base/KB12345678'));
     denied(record, query('arn:aws:bedrock:us-east-1:123456789012:knowledge-base/KB99999999'));
     denied(record, query('arn:aws:bedrock:us-east-1:123456789012:agent/KB12345678'), /knowledge base/);
-    denied(record, call('POST', '/bedrock/agents/AGENT12345/agentAliases/ALIAS00001/sessions/s1/text', {
-      body: { inputText: 'hi', sessionState: { knowledgeBaseConfigurations: [{ knowledgeBaseId: 'KB99999999' }] } },
-    }));
+    denied(
+      record,
+      call('POST', '/bedrock/agents/AGENT12345/agentAliases/ALIAS00001/sessions/s1/text', {
+        body: { inputText: 'hi', sessionState: { knowledgeBaseConfigurations: [{ knowledgeBaseId: 'KB99999999' }] } },
+      }),
+    );
     denied(record, call('POST', '/bedrock/tags/arn:aws:bedrock:us-east-1:123456789012:knowledge-base/KB99999999'));
     // Calls that cannot name a knowledge base are not affected, whatever their body.
     allowed(record, converse(HAIKU, { body: 'not json at all' }));
@@ -229,7 +237,8 @@ describe('resource allow-lists (object_permission)', () => {
   it('limits agents by ID or by ID/alias', () => {
     const anyAlias = key({ object_permission: { agents: ['AGENT12345'] } });
     const oneAlias = key({ object_permission: { agents: ['AGENT12345/ALIAS00001'] } });
-    const invoke = (agent: string, alias: string) => call('POST', `/bedrock/agents/${agent}/agentAliases/${alias}/sessions/s1/text`, { body: { inputText: 'x' } });
+    const invoke = (agent: string, alias: string) =>
+      call('POST', `/bedrock/agents/${agent}/agentAliases/${alias}/sessions/s1/text`, { body: { inputText: 'x' } });
     allowed(anyAlias, invoke('AGENT12345', 'ALIAS00002'));
     denied(anyAlias, invoke('AGENT99999', 'ALIAS00001'), /agent AGENT99999/);
     allowed(oneAlias, invoke('AGENT12345', 'ALIAS00001'));
@@ -298,7 +307,11 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
   it('refuses agents (InvokeAgent and agent memory) unless object_permission.agents names them', () => {
     denied(haikuOnly, invokeAgent(), /object_permission\.agents/);
     denied(haikuOnly, invokeAgent(), /agent AGENT12345 \(alias ALIAS00001\)/);
-    denied(haikuOnly, call('GET', '/bedrock/agents/AGENT12345/agentAliases/ALIAS00001/memories?memoryType=SESSION_SUMMARY&memoryId=m1'), /object_permission\.agents/);
+    denied(
+      haikuOnly,
+      call('GET', '/bedrock/agents/AGENT12345/agentAliases/ALIAS00001/memories?memoryType=SESSION_SUMMARY&memoryId=m1'),
+      /object_permission\.agents/,
+    );
     const withAgent = key({ models: [HAIKU], object_permission: { agents: ['AGENT12345'] } });
     allowed(withAgent, invokeAgent());
     allowed(withAgent, invokeAgent('AGENT12345', 'ALIAS00002'));
@@ -344,9 +357,12 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
     const claude = key({ models: ['anthropic.claude-*', HAIKU] });
     for (const arn of routers) {
       denied(claude, converse(encodeURIComponent(arn)), /not allowed to use model/);
-      denied(claude, call('POST', '/bedrock/retrieveAndGenerate', {
-        body: { retrieveAndGenerateConfiguration: { knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', modelArn: arn } } },
-      }));
+      denied(
+        claude,
+        call('POST', '/bedrock/retrieveAndGenerate', {
+          body: { retrieveAndGenerateConfiguration: { knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', modelArn: arn } } },
+        }),
+      );
       denied(claude, inline({ foundationModel: arn }));
       allowed(key({ models: [HAIKU, arn] }), converse(encodeURIComponent(arn)));
     }
@@ -359,7 +375,13 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
     const withRerank = key({ models: [HAIKU, RERANK] });
     const rag = (operation: 'retrieveAndGenerate' | 'retrieveAndGenerateStream', modelArn?: string) =>
       call('POST', `/bedrock/${operation}`, {
-        body: { input: { text: 'q' }, retrieveAndGenerateConfiguration: { type: 'KNOWLEDGE_BASE', knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', ...(modelArn ? { modelArn } : {}) } } },
+        body: {
+          input: { text: 'q' },
+          retrieveAndGenerateConfiguration: {
+            type: 'KNOWLEDGE_BASE',
+            knowledgeBaseConfiguration: { knowledgeBaseId: 'KB12345678', ...(modelArn ? { modelArn } : {}) },
+          },
+        },
       });
     for (const operation of ['retrieveAndGenerate', 'retrieveAndGenerateStream'] as const) {
       allowed(haikuOnly, rag(operation, HAIKU));
@@ -372,7 +394,11 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
     denied(haikuOnly, external);
     const rerank = (modelArn?: string) =>
       call('POST', '/bedrock/rerank', {
-        body: { queries: [], sources: [], rerankingConfiguration: { type: 'BEDROCK_RERANKING_MODEL', bedrockRerankingConfiguration: { modelConfiguration: modelArn ? { modelArn } : {} } } },
+        body: {
+          queries: [],
+          sources: [],
+          rerankingConfiguration: { type: 'BEDROCK_RERANKING_MODEL', bedrockRerankingConfiguration: { modelConfiguration: modelArn ? { modelArn } : {} } },
+        },
       });
     allowed(withRerank, rerank(`arn:aws:bedrock:us-west-2::foundation-model/${RERANK}`));
     denied(haikuOnly, rerank(`arn:aws:bedrock:us-west-2::foundation-model/${RERANK}`), /amazon\.rerank/);
@@ -384,7 +410,13 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
 
   it('refuses calls whose model Bedrock picks unless the knowledge base is named', () => {
     const generateQuery = call('POST', '/bedrock/generateQuery', {
-      body: { queryGenerationInput: { type: 'TEXT', text: 'q' }, transformationConfiguration: { mode: 'TEXT_TO_SQL', textToSqlConfiguration: { type: 'KNOWLEDGE_BASE', knowledgeBaseConfiguration: { knowledgeBaseArn: `${ACCOUNT}:knowledge-base/KB12345678` } } } },
+      body: {
+        queryGenerationInput: { type: 'TEXT', text: 'q' },
+        transformationConfiguration: {
+          mode: 'TEXT_TO_SQL',
+          textToSqlConfiguration: { type: 'KNOWLEDGE_BASE', knowledgeBaseConfiguration: { knowledgeBaseArn: `${ACCOUNT}:knowledge-base/KB12345678` } },
+        },
+      },
     });
     denied(haikuOnly, generateQuery, /object_permission\.knowledge_bases/);
     denied(haikuOnly, call('POST', '/bedrock/generateQuery', { body: { queryGenerationInput: { type: 'TEXT', text: 'q' } } }), /names no knowledge base/);
@@ -396,7 +428,10 @@ describe('a model-scoped key runs only the models it names (issue 11)', () => {
           messages: [],
           retrievers: [{ configuration: { knowledgeBase: { knowledgeBaseId: 'KB12345678' } } }],
           agenticRetrieveConfiguration: foundationModel
-            ? { foundationModelType: 'CUSTOM', foundationModelConfiguration: { type: 'BEDROCK', bedrockFoundationModelConfiguration: { modelConfiguration: { modelArn: foundationModel } } } }
+            ? {
+                foundationModelType: 'CUSTOM',
+                foundationModelConfiguration: { type: 'BEDROCK', bedrockFoundationModelConfiguration: { modelConfiguration: { modelArn: foundationModel } } },
+              }
             : { foundationModelType: 'MANAGED' },
         },
       });
@@ -484,7 +519,11 @@ describe('classification tables (issue 11)', () => {
       // PutInvocationStep adds a step (normal use for agent frameworks' checkpoints).
       if (mutating && route.operation !== 'PutInvocationStep') assert.ok(DESTRUCTIVE_OPERATIONS.has(route.operation), route.operation);
     }
-    for (const operation of DESTRUCTIVE_OPERATIONS) assert.ok(ROUTES.some((route) => route.operation === operation), operation);
+    for (const operation of DESTRUCTIVE_OPERATIONS)
+      assert.ok(
+        ROUTES.some((route) => route.operation === operation),
+        operation,
+      );
     assert.deepEqual(normalizeRouteEntry('Destructive'), { entry: 'destructive' });
   });
 });
