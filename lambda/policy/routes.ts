@@ -17,6 +17,24 @@ export interface RouteGroup {
   readonly includes: (route: RouteSpec) => boolean;
 }
 
+/**
+ * Agent-runtime calls that delete, end, stop or overwrite state that already exists — possibly
+ * another caller's: agent memory, a session (its metadata, or ending it so nothing more can be
+ * written), a running flow execution, or the tags on a resource (tags can drive IAM and cost
+ * allocation). Normal use stays open: invoking, reading, and adding to sessions (CreateSession,
+ * CreateInvocation, PutInvocationStep are how an agent framework checkpoints a conversation).
+ * These need an explicit grant: see destructiveGranted.
+ */
+export const DESTRUCTIVE_OPERATIONS: ReadonlySet<string> = new Set([
+  'DeleteAgentMemory',
+  'StopFlowExecution',
+  'UpdateSession',
+  'EndSession',
+  'DeleteSession',
+  'TagResource',
+  'UntagResource',
+]);
+
 const ops = (...names: string[]) => {
   const set = new Set(names);
   return (route: RouteSpec) => set.has(route.operation);
@@ -34,7 +52,10 @@ export const ROUTE_GROUPS: Readonly<Record<string, RouteGroup>> = {
     includes: ops('InvokeModel', 'InvokeModelWithResponseStream', 'InvokeModelWithBidirectionalStream'),
   },
   'count-tokens': { description: 'CountTokens', includes: ops('CountTokens') },
-  'async-invoke': { description: 'StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes', includes: ops('StartAsyncInvoke', 'GetAsyncInvoke', 'ListAsyncInvokes') },
+  'async-invoke': {
+    description: 'StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes',
+    includes: ops('StartAsyncInvoke', 'GetAsyncInvoke', 'ListAsyncInvokes'),
+  },
   anthropic: { description: 'Anthropic Messages API routes', includes: (r) => r.family === 'anthropic' },
   openai: { description: 'OpenAI-compatible routes', includes: (r) => r.family === 'openai' },
   guardrails: { description: 'ApplyGuardrail, InvokeGuardrailChecks', includes: ops('ApplyGuardrail', 'InvokeGuardrailChecks') },
@@ -51,9 +72,16 @@ export const ROUTE_GROUPS: Readonly<Record<string, RouteGroup>> = {
       'GetIngestedDocumentAcl',
     ),
   },
-  agents: { description: 'InvokeAgent, InvokeInlineAgent, agent memory', includes: ops('InvokeAgent', 'InvokeInlineAgent', 'GetAgentMemory', 'DeleteAgentMemory') },
+  agents: {
+    description: 'InvokeAgent, InvokeInlineAgent, agent memory',
+    includes: ops('InvokeAgent', 'InvokeInlineAgent', 'GetAgentMemory', 'DeleteAgentMemory'),
+  },
   flows: { description: 'InvokeFlow and flow executions', includes: (r) => r.template.startsWith('/flows/') },
   sessions: { description: 'session, invocation and tagging calls', includes: (r) => r.template.startsWith('/sessions/') || r.template.startsWith('/tags/') },
+  destructive: {
+    description: `calls that delete, end, stop or rewrite existing state (${[...DESTRUCTIVE_OPERATIONS].join(', ')}); a key may make them only when allowed_routes grants them`,
+    includes: (r) => DESTRUCTIVE_OPERATIONS.has(r.operation),
+  },
   discovery: { description: 'read-only model and inference-profile listings', includes: (r) => r.discovery !== undefined },
   runtime: { description: 'every bedrock-runtime route', includes: (r) => r.service === 'bedrock-runtime' },
   'agent-runtime': { description: 'every bedrock-agent-runtime route', includes: (r) => r.service === 'bedrock-agent-runtime' },
@@ -101,6 +129,21 @@ export function routeAllowed(entries: readonly string[], route: RouteSpec): bool
     }
   }
   return !hasPositive || positiveMatched;
+}
+
+/**
+ * Is a destructive route granted explicitly? Only by a positive `allowed_routes` entry that covers
+ * it (a group such as `destructive`, `sessions` or `agent-runtime`, or a path pattern), or by
+ * `allowed_operations` naming the operation. An empty `allowed_routes`, or one made only of `!`
+ * exclusions, grants none: such a key gets inference, reads and normal agent use only.
+ */
+export function destructiveGranted(
+  record: { readonly allowed_routes: readonly string[]; readonly allowed_operations: readonly string[] },
+  route: RouteSpec,
+): boolean {
+  if (record.allowed_operations.includes(route.operation)) return true;
+  const positives = record.allowed_routes.filter((entry) => !entry.startsWith('!'));
+  return positives.some((entry) => routeEntryMatches(entry, route)) && routeAllowed(record.allowed_routes, route);
 }
 
 /**
