@@ -12,7 +12,9 @@
  * leaves early is never free (MeterResult.estimated, lambda/metering/usage.ts). InvokeModel's
  * usage is in its headers, so it is known before the first body byte. The agent operations are
  * not estimated: their usage is optional trace data with no end marker, and their answer is not
- * the model's output.
+ * the model's output. Estimating, not reading the rest of the upstream for the exact count, is
+ * the cheaper choice for the account owner: Bedrock generates and bills until the connection
+ * closes, so reading on would pay for the whole answer; the relay aborts instead (relay.ts).
  *
  * Whatever is chosen is wrapped so that no exception ever leaves observe() or finish(): a
  * malformed response means "usage not reported", never a broken relay.

@@ -58,7 +58,7 @@ describe('a client that leaves after the content, before the usage event', () =>
     try {
       const response = await client.send(new ConverseStreamCommand(input), { abortSignal: abort.signal });
       for await (const event of response.stream!) {
-        const name = Object.keys(event).find((k) => (event as Record<string, unknown>)[k] !== undefined)!;
+        const name = Object.keys(event).find((k) => (event as unknown as Record<string, unknown>)[k] !== undefined)!;
         seen.push(name);
         text += event.contentBlockDelta?.delta?.text ?? '';
         if (event.messageStop) {
