@@ -54,6 +54,19 @@ export interface MeterResult {
   readonly usage: TokenUsage;
   /** True when Bedrock reported usage (false: counted as a request only). */
   readonly reported: boolean;
+  /**
+   * The answer ended before its final usage report (client gone, upstream failed mid-stream, a
+   * stream or JSON body without usage): `usage` is what was reported so far, with
+   * `outputTokens` at least an upward estimate from the content relayed (lambda/metering/usage.ts,
+   * estimateOutputTokens). Absent when the counts are Bedrock's final ones.
+   */
+  readonly estimated?: boolean;
+  /**
+   * Only with `estimated`: no input count was seen (ConverseStream and the OpenAI streams report
+   * input only at the end), so `inputTokens` (and the cache counts) are 0 and stand for
+   * "unknown", not "none": the accounting layer should charge its own input estimate.
+   */
+  readonly inputUnknown?: boolean;
   /** The model Bedrock says answered, when the response names one. */
   readonly responseModel?: string;
   /**

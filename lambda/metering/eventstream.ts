@@ -30,18 +30,33 @@ export interface EventReader {
   readonly lastOnly?: boolean;
   /** One decoded `event` frame. `body` may view the response chunk: copy anything kept past the call. */
   event(eventType: string, body: Uint8Array, state: UsageState): void;
+  /**
+   * The stream is a model's answer whose usage comes last: if it ends before that, the meter
+   * estimates from the content events (UsageState.result()).
+   */
+  readonly estimates?: boolean;
+  /** The event types that carry generated content, passed to content() as they pass. */
+  readonly content?: ReadonlySet<string>;
+  /**
+   * One content event's payload, read without the CRC checks: it only feeds an estimate, and the
+   * exact usage is still read from a validated frame. May view the response chunk.
+   */
+  contentEvent?(eventType: string, payload: Uint8Array, state: UsageState): void;
 }
 
 export class EventStreamMeter implements Meter {
   private readonly frames = new FrameReader();
-  private readonly state = new UsageState();
+  private readonly state: UsageState;
   private stopped = false;
   private kept: { eventType: string; frame: Uint8Array } | undefined;
   private readonly routing = newRouting();
   private readonly wanted: ReadonlyArray<readonly [string, Buffer]>;
+  private readonly content: ReadonlyArray<readonly [string, Buffer]>;
 
   constructor(private readonly reader: EventReader) {
     this.wanted = [...reader.events].map((name) => [name, Buffer.from(name)] as const);
+    this.content = [...(reader.content ?? [])].map((name) => [name, Buffer.from(name)] as const);
+    this.state = new UsageState(reader.estimates === true);
   }
 
   observe(chunk: Uint8Array): void {
@@ -72,6 +87,10 @@ export class EventStreamMeter implements Meter {
       return;
     }
     if (r.eventTypeStart === -1) return;
+    if (this.content.length > 0) {
+      const contentType = this.content.find(([, bytes]) => bytesEqual(frame, r.eventTypeStart, r.eventTypeEnd, bytes))?.[0];
+      if (contentType !== undefined) this.reader.contentEvent?.(contentType, framePayload(frame), this.state);
+    }
     const eventType = this.wanted.find(([, bytes]) => bytesEqual(frame, r.eventTypeStart, r.eventTypeEnd, bytes))?.[0];
     if (eventType === undefined) return;
     if (this.reader.lastOnly) this.kept = { eventType, frame: new Uint8Array(frame) };
@@ -88,6 +107,12 @@ export class EventStreamMeter implements Meter {
     }
     this.reader.event(eventType, body, this.state);
   }
+}
+
+/** The payload of a frame whose prelude peekRouting() has checked: after the headers, before the CRC. */
+function framePayload(frame: Uint8Array): Uint8Array {
+  const headersLength = ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0;
+  return frame.subarray(12 + headersLength, frame.byteLength - 4);
 }
 
 /** Parses a frame body as JSON; undefined when it is not JSON. */

@@ -15,6 +15,7 @@ export function converseUsage(doc: unknown, state: UsageState): void {
   if (!isRecord(doc)) return;
   const usage = doc.usage;
   if (isRecord(usage)) {
+    state.markFinal();
     state.set('inputTokens', usage.inputTokens);
     state.set('outputTokens', usage.outputTokens);
     state.set('cacheReadInputTokens', usage.cacheReadInputTokens);
@@ -30,6 +31,7 @@ export function invocationMetrics(doc: unknown, state: UsageState): void {
   if (!isRecord(doc)) return;
   const metrics = doc['amazon-bedrock-invocationMetrics'];
   if (!isRecord(metrics)) return;
+  state.markFinal();
   state.set('inputTokens', metrics.inputTokenCount);
   state.set('outputTokens', metrics.outputTokenCount);
   state.set('cacheReadInputTokens', metrics.cacheReadInputTokenCount);
@@ -63,8 +65,11 @@ export function anthropicDocument(doc: unknown, state: UsageState): void {
     anthropicUsage(doc.message.usage, state);
     state.setModel(doc.message.model);
   } else if (doc.type === 'message_delta') {
+    // message_delta restates the final output count; message_start's was a placeholder.
+    if (isRecord(doc.usage)) state.markFinal();
     anthropicUsage(doc.usage, state);
   } else if (doc.type === 'message' || doc.type === undefined) {
+    if (isRecord(doc.usage)) state.markFinal();
     anthropicUsage(doc.usage, state);
     state.setModel(doc.model);
   }
@@ -85,6 +90,7 @@ function openAiUsage(total: unknown, output: unknown, details: unknown, state: U
 export function chatCompletionDocument(doc: unknown, state: UsageState): void {
   if (!isRecord(doc) || !isRecord(doc.usage)) return;
   const usage = doc.usage;
+  state.markFinal();
   openAiUsage(usage.prompt_tokens, usage.completion_tokens, usage.prompt_tokens_details, state);
   state.setModel(doc.model);
 }
@@ -92,6 +98,7 @@ export function chatCompletionDocument(doc: unknown, state: UsageState): void {
 function responsesUsage(response: Record<string, unknown>, state: UsageState): void {
   if (!isRecord(response.usage)) return;
   const usage = response.usage;
+  state.markFinal();
   openAiUsage(usage.input_tokens, usage.output_tokens, usage.input_tokens_details, state);
   state.setModel(response.model);
 }

@@ -7,6 +7,15 @@
  * content-type Bedrock answered with. Operations that report no tokens (CountTokens, Retrieve,
  * Rerank, sessions, discovery…) get a meter that reads nothing: they are counted as requests.
  *
+ * The meters of model answers (Converse, ConverseStream, InvokeModelWithResponseStream, the
+ * compatible APIs) estimate when the answer ends before its usage report, so a client that
+ * leaves early is never free (MeterResult.estimated, lambda/metering/usage.ts). InvokeModel's
+ * usage is in its headers, so it is known before the first body byte. The agent operations are
+ * not estimated: their usage is optional trace data with no end marker, and their answer is not
+ * the model's output. Estimating, not reading the rest of the upstream for the exact count, is
+ * the cheaper choice for the account owner: Bedrock generates and bills until the connection
+ * closes, so reading on would pay for the whole answer; the relay aborts instead (relay.ts).
+ *
  * Whatever is chosen is wrapped so that no exception ever leaves observe() or finish(): a
  * malformed response means "usage not reported", never a broken relay.
  */
@@ -23,7 +32,8 @@ import {
   responsesEvent,
 } from './families.js';
 import { HeaderMeter, headerValue } from './headers.js';
-import { JsonBodyMeter } from './json-body.js';
+import { anthropicContent, chatContent, responsesContent } from './content.js';
+import { JsonBodyMeter, MAX_JSON_BODY_BYTES } from './json-body.js';
 import { SseMeter } from './sse-meter.js';
 import { unreported } from './usage.js';
 
@@ -58,7 +68,7 @@ export function selectMeter(
   if (status < 200 || status > 299) return REQUEST_ONLY;
   switch (route.operation) {
     case 'Converse':
-      return new JsonBodyMeter(converseUsage);
+      return new JsonBodyMeter(converseUsage, MAX_JSON_BODY_BYTES, true);
     case 'ConverseStream':
       return new EventStreamMeter(converseStreamReader());
     case 'InvokeModel':
@@ -74,11 +84,11 @@ export function selectMeter(
   const sse = (headerValue(headers, 'content-type') ?? '').toLowerCase().includes('text/event-stream');
   switch (api) {
     case 'anthropic-messages':
-      return sse ? new SseMeter(anthropicDocument) : new JsonBodyMeter(anthropicDocument);
+      return sse ? new SseMeter(anthropicDocument, anthropicContent) : new JsonBodyMeter(anthropicDocument, MAX_JSON_BODY_BYTES, true);
     case 'chat-completions':
-      return sse ? new SseMeter(chatCompletionDocument) : new JsonBodyMeter(chatCompletionDocument);
+      return sse ? new SseMeter(chatCompletionDocument, chatContent) : new JsonBodyMeter(chatCompletionDocument, MAX_JSON_BODY_BYTES, true);
     case 'responses':
-      return sse ? new SseMeter(responsesEvent) : new JsonBodyMeter(responsesDocument);
+      return sse ? new SseMeter(responsesEvent, responsesContent) : new JsonBodyMeter(responsesDocument, MAX_JSON_BODY_BYTES, true);
   }
 }
 

@@ -32,6 +32,8 @@ const invokeExpected: MeterResult = {
 };
 
 const NOTHING: MeterResult = { usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, reported: false };
+/** A model stream that ended before its usage report, with no content and no input count in it. */
+const UNKNOWN: MeterResult = { ...NOTHING, estimated: true, inputUnknown: true };
 
 describe('ConverseStream meter', () => {
   it('reads the metadata event usage from the whole stream in one chunk', () => {
@@ -71,10 +73,12 @@ describe('ConverseStream meter', () => {
     assert.deepEqual(run(meterFor('ConverseStream'), oneBytePerChunk(bytes)), { ...converseExpected, responseModel: routed });
   });
 
-  it('stops counting at an exception frame: no usage when it comes before metadata', () => {
+  it('stops counting at an exception frame: an estimate of what came before when it precedes metadata', () => {
     const frames = converseStreamFrames(CONVERSE_USAGE);
     const bytes = concatBytes([...frames.slice(0, 4), exceptionFrame('throttlingException', 'Too many tokens'), ...frames.slice(4)]);
-    for (const chunks of everySplit(bytes)) assert.deepEqual(run(meterFor('ConverseStream'), chunks), NOTHING);
+    // Three deltas of `token i ü€ ` (14 UTF-8 bytes each) were relayed: ceil(42 / 2).
+    const estimate: MeterResult = { usage: { ...UNKNOWN.usage, outputTokens: 21 }, reported: false, estimated: true, inputUnknown: true };
+    for (const chunks of everySplit(bytes)) assert.deepEqual(run(meterFor('ConverseStream'), chunks), estimate);
   });
 
   it('keeps usage reported before an exception frame', () => {
@@ -82,15 +86,18 @@ describe('ConverseStream meter', () => {
     assert.deepEqual(run(meterFor('ConverseStream'), oneBytePerChunk(bytes)), converseExpected);
   });
 
-  it('reports nothing for a stream cut off before the metadata event (client gone)', () => {
+  it('estimates a stream cut off before the metadata event (client gone)', () => {
     const cut = converseBytes.subarray(0, converseBytes.byteLength - 20);
-    assert.deepEqual(run(meterFor('ConverseStream'), [cut]), NOTHING);
+    const result = run(meterFor('ConverseStream'), [cut]);
+    assert.equal(result.estimated, true);
+    assert.equal(result.inputUnknown, true);
+    assert.equal(result.usage.outputTokens, (10 * 14 + 2 * 15) / 2); // `token i ü€ `: 14 UTF-8 bytes, 15 from i = 10
   });
 
-  it('reports nothing when a frame fails its CRC, and never throws', () => {
+  it('estimates when the metadata frame fails its CRC, and never throws', () => {
     const corrupt = new Uint8Array(converseBytes);
     corrupt[corrupt.byteLength - 30] ^= 0xff; // inside the metadata frame's body
-    assert.deepEqual(run(meterFor('ConverseStream'), [corrupt]), NOTHING);
+    assert.deepEqual(run(meterFor('ConverseStream'), [corrupt]), run(meterFor('ConverseStream'), [converseBytes.subarray(0, converseBytes.byteLength - 20)]));
   });
 
   it('survives garbage without throwing', () => {
@@ -100,9 +107,10 @@ describe('ConverseStream meter', () => {
       new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
       new Uint8Array(0),
     ];
+    // A 200 stream that carries no usage is flagged: Bedrock may have billed its input.
     for (const bytes of garbage) {
-      assert.deepEqual(run(meterFor('ConverseStream'), [bytes]), NOTHING);
-      assert.deepEqual(run(meterFor('ConverseStream'), oneBytePerChunk(bytes)), NOTHING);
+      assert.deepEqual(run(meterFor('ConverseStream'), [bytes]), UNKNOWN);
+      assert.deepEqual(run(meterFor('ConverseStream'), oneBytePerChunk(bytes)), UNKNOWN);
     }
   });
 
@@ -153,20 +161,27 @@ describe('InvokeModelWithResponseStream meter', () => {
     });
   });
 
-  it('reports nothing when a modelStreamErrorException ends the stream', () => {
+  it('estimates when a modelStreamErrorException ends the stream, keeping message_start\'s input count', () => {
     const frames = invokeStreamFrames(METRICS);
     const bytes = concatBytes([...frames.slice(0, 5), exceptionFrame('modelStreamErrorException', 'model failed')]);
-    for (const chunks of everySplit(bytes)) assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), chunks), NOTHING);
+    // message_start (input 42, output 1), then `tok0`…`tok3`: 4 deltas of 4 bytes, ceil(16 / 2) = 8.
+    const estimate: MeterResult = { usage: { inputTokens: 42, outputTokens: 8, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, reported: true, estimated: true };
+    for (const chunks of everySplit(bytes)) assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), chunks), estimate);
   });
 
-  it('reports nothing when the stream stops before the last chunk', () => {
+  it('estimates when the stream stops before the last chunk: max(message_delta\'s count, the estimate)', () => {
     const frames = invokeStreamFrames(METRICS);
-    assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), [concatBytes(frames.slice(0, -1))]), NOTHING);
+    assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), [concatBytes(frames.slice(0, -1))]), {
+      // message_delta said 17; `tok0`…`tok11` are 50 bytes, ceil(50 / 2) = 25.
+      usage: { inputTokens: 42, outputTokens: 25, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
+      reported: true,
+      estimated: true,
+    });
   });
 
-  it('reports nothing for a chunk whose payload is not base64 JSON', () => {
+  it('flags a chunk whose payload is not base64 JSON', () => {
     const bytes = concatBytes([eventFrame('chunk', { bytes: 'not base64 json!' })]);
-    assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), [bytes]), NOTHING);
+    assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), [bytes]), UNKNOWN);
   });
 });
 

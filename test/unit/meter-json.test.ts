@@ -42,12 +42,34 @@ describe('Converse (JSON body) meter', () => {
     const big = json({ ...converseBody, padding: 'x'.repeat(5000) });
     assert.deepEqual(run(new JsonBodyMeter(converseUsage, 1024), oneBytePerChunk(big)), NOTHING);
     assert.deepEqual(run(new JsonBodyMeter(converseUsage, big.byteLength), [big]), expected);
+    // A model's answer over the cap is estimated from its size instead of counted as free.
+    assert.deepEqual(run(new JsonBodyMeter(converseUsage, 1024, true), oneBytePerChunk(big)), {
+      usage: { ...NOTHING.usage, outputTokens: Math.ceil(big.byteLength / 2) },
+      reported: false,
+      estimated: true,
+      inputUnknown: true,
+    });
   });
 
-  it('reports nothing for non-JSON, truncated JSON or JSON without usage', () => {
-    for (const body of ['<html>bad gateway</html>', JSON.stringify(converseBody).slice(0, -5), '{"output":{}}', 'null', '[1,2]', '']) {
+  it('reports nothing for JSON without usage', () => {
+    for (const body of ['{"output":{}}', 'null', '[1,2]']) {
       assert.deepEqual(run(selectMeter(route('Converse'), 200, JSON_CT), [utf8(body)]), NOTHING, body);
     }
+  });
+
+  it('estimates from the bytes received when the body is cut off, not JSON or empty', () => {
+    for (const body of ['<html>bad gateway</html>', JSON.stringify(converseBody).slice(0, -5), '']) {
+      const bytes = Buffer.byteLength(body);
+      assert.deepEqual(
+        run(selectMeter(route('Converse'), 200, JSON_CT), [utf8(body)]),
+        { usage: { ...NOTHING.usage, outputTokens: Math.ceil(bytes / 2) }, reported: false, estimated: true, inputUnknown: true },
+        body,
+      );
+    }
+  });
+
+  it('does not estimate ApplyGuardrail, whose usage is policy units, not tokens', () => {
+    assert.deepEqual(run(selectMeter(route('ApplyGuardrail'), 200, JSON_CT), [utf8('{"usage":{"topicPolicyUni')]), NOTHING);
   });
 
   it('ignores counts that are not non-negative integers', () => {

@@ -7,6 +7,7 @@ import { ANTHROPIC_SSE_USAGE, anthropicSse, chatSse, cutAt, everySplit, oneByteP
 
 const SSE = { 'content-type': 'text/event-stream; charset=utf-8' };
 const NOTHING: MeterResult = { usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, reported: false };
+const UNKNOWN: MeterResult = { ...NOTHING, estimated: true, inputUnknown: true };
 
 function everyWay(operation: string, text: string, expected: MeterResult): void {
   const bytes = utf8(text);
@@ -59,13 +60,15 @@ describe('Anthropic Messages SSE meter', () => {
     });
   });
 
-  it('keeps the usage seen before an error event', () => {
+  it('keeps the usage seen before an error event, flagged as an estimate', () => {
     const text =
       'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":4,"output_tokens":1}}}\n\n' +
+      'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello, wor"}}\n\n' +
       'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n';
     everyWay('AnthropicMessages', text, {
-      usage: { inputTokens: 4, outputTokens: 1, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
+      usage: { inputTokens: 4, outputTokens: 5, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, // ceil(10 / 2)
       reported: true,
+      estimated: true,
     });
   });
 
@@ -95,8 +98,9 @@ describe('OpenAI Chat Completions SSE meter', () => {
     }
   });
 
-  it('reports nothing for a stream without usage (what include-usage prevents)', () => {
-    everyWay('OpenAIChatCompletions', chatSse(false), NOTHING);
+  it('estimates a stream without usage (what include-usage prevents), input unknown', () => {
+    // Deltas `w1 `…`w5 `: 5 pieces, 15 bytes, ceil(15 / 2) = 8.
+    everyWay('OpenAIChatCompletions', chatSse(false), { ...NOTHING, usage: { ...NOTHING.usage, outputTokens: 8 }, estimated: true, inputUnknown: true });
   });
 
   it('ignores "usage": null on ordinary chunks', () => {
@@ -124,11 +128,11 @@ describe('OpenAI Responses SSE meter', () => {
 });
 
 describe('SSE meters on bad input', () => {
-  it('never throw on garbage and report nothing', () => {
+  it('never throw on garbage, and report nothing but the flag that usage is unknown', () => {
     const inputs = ['data: {not json "usage"}\n\n', '\u0000\u0001\u0002', 'data: [DONE]\n\n', '\r\n\r\n\r', '{"usage":{"input_tokens":1}}'];
     for (const text of inputs) {
       for (const operation of ['AnthropicMessages', 'OpenAIChatCompletions', 'OpenAIResponses']) {
-        assert.deepEqual(run(selectMeter(route(operation), 200, SSE), oneBytePerChunk(utf8(text))), NOTHING, `${operation} ${JSON.stringify(text)}`);
+        assert.deepEqual(run(selectMeter(route(operation), 200, SSE), oneBytePerChunk(utf8(text))), UNKNOWN, `${operation} ${JSON.stringify(text)}`);
       }
     }
   });
