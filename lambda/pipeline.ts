@@ -69,13 +69,6 @@ export interface MeterResult {
   readonly inputUnknown?: boolean;
   /** The model Bedrock says answered, when the response names one. */
   readonly responseModel?: string;
-  /**
-   * The stream ended before its usage event (the client left, the upstream broke): the usage is
-   * estimated from what was delivered (lambda/metering), erring upward.
-   */
-  readonly estimated?: boolean;
-  /** With `estimated`: the stream never said how many input tokens there were. */
-  readonly inputUnknown?: boolean;
 }
 
 /** Reads usage from a copy of the response bytes as they pass; never alters or delays them. */
