@@ -156,7 +156,9 @@ function ledgerEntry(
   outcome: CallOutcome,
   held: { reservation?: BudgetReservation; plan?: WorstCase } = {},
 ): { entry: LedgerEntry; price: CallPrice } {
-  const usage: TokenUsage = boundEstimate(outcome, held.plan);
+  // An estimate is bounded by the call's worst case, computed here if admission did not need it.
+  const plan = held.plan ?? (outcome.meter?.estimated && deps.worstCase && reserves(call) ? deps.worstCase(call) : undefined);
+  const usage: TokenUsage = boundEstimate(outcome, plan);
   const tokens: LedgerTokens = {
     input: usage.inputTokens,
     output: usage.outputTokens,

@@ -14,7 +14,7 @@ import { estimateOutputTokens } from '../../lambda/metering/usage.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { runtimeClient } from '../support/clients.js';
 import { FAKE_REPLY_CHUNKS, expectedAnthropicUsage, expectedConverseUsage, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
-import { createKey, keyItem, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
+import { admin, createKey, keyItem, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
 import { manualClock } from './keys-harness.js';
 
 let fake: FakeBedrock;
@@ -85,7 +85,15 @@ describe('a client that leaves after the content, before the usage event', () =>
     const line = relayCallLine('leave-converse');
     assert.equal(line.clientAborted, true);
     assert.equal(line.outputTokens, REPLY_ESTIMATE);
-    assert.equal(line.inputTokens, 0, 'ConverseStream reports input only in its metadata event: unknown, left to accounting');
+    // ConverseStream reports input only in its metadata event: the accounting layer charges the
+    // call's worst-case input bound instead (the request body's bytes), erring upward.
+    const bodyBytes = Buffer.byteLength(fake.requests.at(-1)!.body);
+    assert.ok(bodyBytes >= exact.inputTokens);
+    assert.equal(line.inputTokens, bodyBytes);
+    assert.equal(item.total_input_tokens, bodyBytes);
+    assert.equal(item.total_estimated_requests, 1, 'flagged estimated on the key');
+    const usage = (await admin(relay.url, 'GET', `/key/usage?key=${token}`)).json as { totals?: { estimated_requests?: number } };
+    assert.equal(usage.totals?.estimated_requests, 1, 'and in /key/usage');
   });
 
   it('Anthropic Messages stream aborted after content_block_stop (Anthropic SDK): input from message_start, output estimated', async () => {
@@ -119,6 +127,7 @@ describe('a client that leaves after the content, before the usage event', () =>
     assert.equal(item.total_input_tokens, exact.input_tokens, 'input tokens from message_start, exact');
     assert.equal(item.total_output_tokens, Math.max(1, REPLY_ESTIMATE), 'output estimated from the content (was message_start\'s 1)');
     assert.ok((item.spend_nanos as number) > 0);
+    assert.equal(item.total_estimated_requests, 1);
     assert.equal(relayCallLine('leave-anthropic').clientAborted, true);
   });
 });
