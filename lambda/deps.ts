@@ -130,6 +130,7 @@ export async function appFromEnv(
   const admission = createAccountingAdmission({
     ledger,
     budgets,
+    reservationTtlMs: seconds(env.RELAY_RESERVATION_TTL_SECONDS, 'RELAY_RESERVATION_TTL_SECONDS'),
     worstCase: (call) =>
       worstCase(call, {
         lookup: (model) => prices.lookup(model)?.price,

@@ -48,6 +48,8 @@ export interface AccountingDeps {
   readonly price: (model: ModelCandidates, usage: TokenUsage, tier?: string) => CallPrice;
   /** The call's worst case (lambda/accounting/reservation.ts); absent: nothing is reserved. */
   readonly worstCase?: (call: CallContext) => WorstCase;
+  /** How long an unsettled reservation is held before it is charged (default RESERVATION_TTL_MS). */
+  readonly reservationTtlMs?: number;
   readonly clock: () => number;
   readonly log: LogFn;
 }
@@ -87,7 +89,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
         if (budgeted) {
           const wanted: BudgetReservation | undefined =
             plan && plan.costNanos > 0
-              ? { id: call.request.requestId, costNanos: plan.costNanos, model: usageModelLabel(call.model, operation), day: dayOf(now), expiresAt: now + RESERVATION_TTL_MS }
+              ? { id: call.request.requestId, costNanos: plan.costNanos, model: usageModelLabel(call.model, operation), day: dayOf(now), expiresAt: now + (deps.reservationTtlMs ?? RESERVATION_TTL_MS) }
               : undefined;
           if (await deps.budgets!.admit(token, record, wanted)) reservation = wanted;
         }

@@ -166,7 +166,8 @@ export class UsageReports {
   }
 
   /** What /key/info adds: the figures admission works with, as of now. */
-  async keyInfoExtras(record: KeyRecord): Promise<JsonObject> {
+  async keyInfoExtras(given: KeyRecord): Promise<JsonObject> {
+    let record = given;
     const now = this.deps.clock();
     // Expired reservations (calls that never settled) are charged before the figures are shown.
     const budgets = this.deps.budgets;
@@ -174,6 +175,8 @@ export class UsageReports {
     if (budgets && fresh && fresh.expired.length > 0) {
       await budgets.sweep(record.token, fresh.expired);
       fresh = (await budgets.read(record.token)) ?? fresh;
+      // The sweep added to the key's totals: show them.
+      record = (await this.deps.store.getByHash(record.token)) ?? record;
     }
     const budget = effectiveView(fresh ? { ...viewOf(record), spendNanos: fresh.spendNanos, reservedNanos: fresh.reservedNanos ?? 0 } : viewOf(record), now);
     const window = windowOf(now);
