@@ -105,7 +105,32 @@ const top = (m: Map<string, number>, n: number) =>
     .slice(0, n)
     .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000 / calls).toFixed(3)} ms/call  ${name}`)
     .join('\n');
-process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n`);
+// Each sample charged to the nearest frame of the project's own code on its stack: which of the
+// relay's steps the library and native time above is spent for.
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const byProjectFrame = new Map<string, number>();
+for (const [id, us] of self) {
+  let at: number | undefined = id;
+  let name = '(no project frame)';
+  while (at !== undefined) {
+    const frame = byId.get(at)!.callFrame;
+    if (frame.url.includes('/lambda/') && !frame.url.includes('node_modules')) {
+      name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/lambda\//, 'lambda/')}:${frame.lineNumber + 1}`;
+      break;
+    }
+    at = parent.get(at);
+  }
+  if (name === '(no project frame)') {
+    // Name it by the outermost frames instead (the event that woke the loop).
+    const chain: string[] = [];
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
+    name = `(no project frame) ${chain.filter((f) => f !== '(root)').slice(0, 3).join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
+  }
+  if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+  byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
+}
+process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n`);
 rmSync(dir, { recursive: true, force: true });
 
 function pick(...names: string[]): Record<string, string> {
