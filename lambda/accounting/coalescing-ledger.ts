@@ -41,7 +41,7 @@ export interface CoalescingOptions {
   readonly maxOutstandingCalls?: number;
 }
 
-export const DEFAULT_COALESCE_WINDOW_MS = 10;
+export const DEFAULT_COALESCE_WINDOW_MS = 20;
 export const DEFAULT_MAX_BATCH_CALLS = 1_000;
 export const DEFAULT_MAX_OUTSTANDING_CALLS = 4_000;
 
@@ -174,9 +174,9 @@ export class CoalescingLedger {
       this.outstanding -= batch.calls;
       // Room again: let waiting calls join the next batch.
       for (const wake of this.waiters.splice(0)) wake();
-      if (!this.open) return;
-      // Calls that arrived during the flush waited at least as long as a window: write them now.
-      this.startFlush();
+      // The next batch goes when its own window is over (its timer may have fired meanwhile);
+      // flushing it at once would make a write of every call that arrived during a flush.
+      if (this.open && this.windowOver) this.startFlush();
     });
   }
 
