@@ -4,7 +4,7 @@
  * Converse calls (HTTP/1.1 keep-alive) with the master key or a cached virtual key. Prints the
  * functions and packages with the most self time on the relay's main thread.
  *
- *   node --import tsx bench/profile-local.ts [master|virtual] [calls]
+ *   node --import tsx bench/profile-local.ts [master|virtual] [calls] [concurrent clients, default 1]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -17,11 +17,12 @@ import { MASTER_KEY } from './lib/bench-key.js';
 
 const which = process.argv[2] ?? 'master';
 const calls = Number(process.argv[3] ?? 3000);
+const clients = Number(process.argv[4] ?? 1);
 const fake = await startFakeBedrock();
 const dir = mkdtempSync(join(tmpdir(), 'relay-profile-'));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'lambda/local/main.ts'], {
   cwd: PROJECT_ROOT,
-  env: { PATH: process.env.PATH, HOME: process.env.HOME, ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: MASTER_KEY, RELAY_DATA_DIR: join(dir, 'data'), PORT: '0', ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE') },
+  env: { PATH: process.env.PATH, HOME: process.env.HOME, ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: MASTER_KEY, RELAY_DATA_DIR: join(dir, 'data'), PORT: '0', ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE', 'RELAY_USAGE_COALESCE_MS') },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
@@ -37,7 +38,7 @@ const url = await new Promise<string>((resolve) => {
 child.stdout!.removeAllListeners('data');
 child.stdout!.resume();
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const send = (path: string, key: string, body: string) =>
   new Promise<{ status: number; text: string }>((resolve, reject) => {
     const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
@@ -57,12 +58,17 @@ if (which === 'virtual') {
 const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }], inferenceConfig: { maxTokens: 16 } });
 const path = `/bedrock/model/${encodeURIComponent('amazon.nova-micro-v1:0')}/converse`;
 const started = performance.now();
-for (let i = 0; i < calls; i++) {
-  const answer = await send(path, key, body);
-  if (answer.status !== 200) throw new Error(`${answer.status} ${answer.text}`);
-}
+let next = 0;
+await Promise.all(
+  Array.from({ length: clients }, async () => {
+    while (next++ < calls) {
+      const answer = await send(path, key, body);
+      if (answer.status !== 200) throw new Error(`${answer.status} ${answer.text}`);
+    }
+  }),
+);
 const elapsed = performance.now() - started;
-process.stderr.write(`${calls} calls (${which} key) in ${elapsed.toFixed(0)} ms: ${(elapsed / calls).toFixed(3)} ms a call end to end\n`);
+process.stderr.write(`${calls} calls (${which} key, ${clients} at once) in ${elapsed.toFixed(0)} ms: ${(elapsed / calls).toFixed(3)} ms a call end to end\n`);
 agent.destroy();
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
