@@ -191,17 +191,20 @@ export class CoalescingLedger {
   }
 
   private async writeGroup(entries: readonly LedgerEntry[]): Promise<LedgerWriteResult> {
-    if (entries.length === 1) return this.direct.record(entries[0]!);
-    const sum = sumEntries(entries);
-    this.members.set(sum.callId, entries);
-    try {
+    const sum = entries.length === 1 ? entries[0]! : sumEntries(entries);
+    if (entries.length > 1) {
+      this.members.set(sum.callId, entries);
       this.batchesWritten++;
       this.callsCoalesced += entries.length;
-      return await this.batchLedger.record(sum);
+    }
+    try {
+      return await (entries.length === 1 ? this.direct.record(sum) : this.batchLedger.record(sum));
     } catch (error) {
-      // Ledger.record never throws; should it, every call of the group is still replayable.
-      this.logReplays(sum.callId, entries, ['key', 'usage'], error);
-      return { failed: ['key', 'usage'], keyMissing: false };
+      // Ledger.record never throws; should it, every call of the group is still replayable
+      // (and the calls waiting on the batch are released, never left hanging).
+      const parts: LedgerPart[] = sum.token === MASTER_PRINCIPAL ? ['usage'] : ['key', 'usage'];
+      this.logReplays(sum.callId, entries, parts, error);
+      return { failed: parts, keyMissing: false };
     } finally {
       this.members.delete(sum.callId);
     }
@@ -221,10 +224,9 @@ export class CoalescingLedger {
   };
 
   private logReplays(batchId: string, entries: readonly LedgerEntry[], parts: readonly LedgerPart[], error: unknown): void {
-    const forCall = entries[0]!.token === MASTER_PRINCIPAL ? parts.filter((part) => part === 'usage') : parts;
     for (const entry of entries) {
-      const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts: forCall };
-      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describe(error), coalescedIn: batchId, replay });
+      const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts };
+      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describe(error), ...(entries.length > 1 ? { coalescedIn: batchId } : {}), replay });
     }
   }
 }

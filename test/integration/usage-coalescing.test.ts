@@ -249,6 +249,23 @@ describe('CoalescingLedger on its own', () => {
   });
 });
 
+describe('CoalescingLedger when the ledger itself throws', () => {
+  it('the calls waiting on the batch are released and each is logged for replay', async () => {
+    const logs: Array<{ message: string; fields: Record<string, unknown> }> = [];
+    const log: LogFn = (_level, message, fields = {}) => void logs.push({ message, fields });
+    const doc = { send: async () => Promise.reject(new Error('unreachable')) } as unknown as DynamoDBDocumentClient;
+    const deps = { doc, table: 't', log, clock: () => Date.now() };
+    const ledger = new CoalescingLedger({ record: () => Promise.reject(new Error('boom')) }, deps, { windowMs: 1 });
+    const entry: LedgerEntry = { callId: 'only', token: 'b'.repeat(64), model: MODEL, day: DAY, at: `${DAY}T00:00:00.000Z`, tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 }, costNanos: 5, unpriced: false, failed: false };
+    const result = await ledger.record(entry);
+    assert.deepEqual(result.failed, ['key', 'usage']);
+    const failed = logs.filter((l) => l.message === 'ledger-write-failed');
+    assert.equal(failed.length, 1);
+    assert.equal(parseReplayRecord(failed[0]!.fields.replay as Record<string, unknown>).callId, 'only');
+    await ledger.close();
+  });
+});
+
 describe('the local server', () => {
   const dirs: string[] = [];
   after(() => {
