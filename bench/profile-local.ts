@@ -136,7 +136,25 @@ for (const [id, us] of self) {
   if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
   byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
 }
-process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n`);
+// Inclusive time by what woke the event loop (the outermost two frames of each stack).
+const byEntry = new Map<string, number>();
+const byMicrotask = new Map<string, number>();
+for (const [id, us] of self) {
+  const chain: string[] = [];
+  for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
+  const entry = chain.filter((f) => f !== '(root)').slice(0, 2).join(' > ');
+  if (entry !== '(idle)') byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
+  if (entry === 'processTicksAndRejections > runMicrotasks') {
+    const frames: string[] = [];
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const f = byId.get(up)!.callFrame;
+      frames.unshift(`${f.functionName || '(anonymous)'}@${f.url.replace(/^.*\/(node_modules\/)?/, '')}`);
+    }
+    const resumed = frames.slice(3, 6).join(' > ');
+    byMicrotask.set(resumed, (byMicrotask.get(resumed) ?? 0) + us);
+  }
+}
+process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n\nby what woke the loop:\n${top(byEntry, 15)}\n\npromise continuations, by the code resumed:\n${top(byMicrotask, 25)}\n`);
 rmSync(dir, { recursive: true, force: true });
 
 function pick(...names: string[]): Record<string, string> {
