@@ -139,6 +139,11 @@ describe('budgets', () => {
     assert.ok((item.spend_nanos as number) <= budgetNanos, 'and together they stay within the budget');
     assert.equal(item.reserved_nanos, 0, 'every reservation was swapped for the actual cost');
     assert.deepEqual(Object.keys(item).filter((name) => name.startsWith('rsv:')), []);
+
+    // An absurd max tokens is a budget refusal (429), never an arithmetic failure (503).
+    const absurd = await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, JSON.stringify({ ...converseBody(1), inferenceConfig: { maxTokens: 1e300 } }));
+    assert.equal(absurd.status, 429);
+    assert.match(JSON.parse(absurd.body.toString()).message, /could cost up to/);
   });
 
   it('a key with budget_duration and no max_budget resets on schedule without a read per call', async () => {

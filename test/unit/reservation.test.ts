@@ -90,6 +90,11 @@ describe('worst case', () => {
     assert.deepEqual([unknown.costNanos, unknown.priced], [0, false]);
   });
 
+  it('an absurd max tokens gives a worst case that no budget admits, not an error', () => {
+    const worst = worstCase(callOf(path, { inferenceConfig: { maxTokens: 1e300 } }, 'test.model-v1:0'), { lookup, tierMultiplier: () => 1.75 });
+    assert.equal(worst.costNanos, Number.MAX_SAFE_INTEGER);
+  });
+
   it('only generating operations with a model reserve', () => {
     assert.equal(reserves(callOf(path, {}, 'test.model-v1:0')), true);
     assert.equal(reserves(callOf('/bedrock/model/test.model-v1:0/count-tokens', {}, 'test.model-v1:0')), false);
