@@ -192,7 +192,7 @@ describe('DynamoDB permissions', () => {
     const dynamo = defaults.statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
     assert.equal(dynamo.length, 1);
     // No BatchWriteItem: the store issues none (a dead grant is a grant an attacker could use).
-    assert.deepEqual(list(dynamo[0]!.Action).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    assert.deepEqual(list(dynamo[0]!.Action).sort(), ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     assert.deepEqual(list(dynamo[0]!.Resource), [
       { 'Fn::GetAtt': [defaults.ids.table, 'Arn'] },
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [defaults.ids.table, 'Arn'] }, '/index/gsi1']] },
