@@ -1,3 +1,5 @@
+import type { CallTelemetry } from './accounting/telemetry.js';
+import { CallRecord } from './call-record.js';
 import { KeyApiError, RelayError, asRelayError, renderError } from './http/errors.js';
 import type { ResponseSink } from './http/sink.js';
 import { failure, serveSurface, type PlainResponse, type SurfaceDeps } from './http/surface.js';
@@ -9,6 +11,8 @@ import type { ApiFamily } from './routes/table.js';
 export interface AppDeps extends RelayDeps {
   /** Every path that is not relayed: health checks and the admin API (lambda/http/surface.ts). */
   readonly surface: SurfaceDeps;
+  /** Told every relayed call's record when the app is done with it (metrics and the relay-call log line). */
+  readonly telemetry?: Pick<CallTelemetry, 'emit'>;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -18,23 +22,29 @@ export type App = (request: RelayRequest, sink: ResponseSink) => Promise<void>;
 export function createApp(deps: AppDeps): App {
   return async (request, sink) => {
     const prefix = RouteMatcher.relayPrefixOf(request.rawPath);
-    if (prefix) return relayWithErrors(deps, request, sink);
-    return sendPlain(sink, await plainRoute(deps, request));
+    if (!prefix) return sendPlain(sink, await plainRoute(deps, request));
+    // One record per relayed call, including those refused before admission and those that fail mid-stream.
+    const record = new CallRecord(request, deps.log);
+    try {
+      await relayWithErrors(deps, request, record.observe(sink), record);
+    } finally {
+      deps.telemetry?.emit(record);
+    }
   };
 }
 
-async function relayWithErrors(deps: AppDeps, request: RelayRequest, sink: ResponseSink): Promise<void> {
+async function relayWithErrors(deps: AppDeps, request: RelayRequest, sink: ResponseSink, record: CallRecord): Promise<void> {
   try {
-    await relayCall(deps, request, sink);
+    await relayCall(deps, request, sink, record);
   } catch (thrown) {
     if (thrown instanceof MidStreamFailure) {
-      deps.log('warn', 'upstream failed mid-stream', { requestId: request.requestId, error: thrown.cause.message });
+      record.log('warn', 'upstream failed mid-stream', { error: thrown.cause.message });
       // Rethrown so the runtime ends the client's stream abnormally (no clean end-of-stream).
       throw thrown;
     }
     const error = asRelayError(thrown);
     if (!(thrown instanceof RelayError)) {
-      deps.log('error', 'relay failure', { requestId: request.requestId, error: describe(thrown) });
+      record.log('error', 'relay failure', { error: describe(thrown) });
     }
     if (sink.committed || sink.clientGone.aborted) return;
     const rendered = renderError(error, familyOfPath(request.rawPath), request.requestId);

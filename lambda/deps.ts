@@ -18,7 +18,7 @@ import { Ledger } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
 import { UsageReports } from './accounting/report.js';
 import type { RetryPolicy } from './accounting/retry.js';
-import { CallTelemetry, withCallTelemetry } from './accounting/telemetry.js';
+import { CallTelemetry } from './accounting/telemetry.js';
 import { ENV, LOG_MESSAGES, METRICS_NAMESPACE, SERVICE_NAME, envFlag } from './contract.js';
 import { createMeter, prepareRequestBody } from './metering/index.js';
 import { createLog, type LogFn } from './observability/log.js';
@@ -95,13 +95,13 @@ export async function appFromEnv(
   };
   const price = prices.priceCall.bind(prices);
   const finish = (deps: AppDeps) => {
-    const guarded = { ...deps, admission: guardAsyncOutput(deps.admission, config.asyncOutputBuckets) };
-    return { app: withCallTelemetry(createApp(guarded), telemetry, isRelayPath), deps: guarded, config };
+    const guarded = { ...deps, admission: guardAsyncOutput(deps.admission, config.asyncOutputBuckets), telemetry };
+    return { app: createApp(guarded), deps: guarded, config };
   };
 
   if (!config.keysTable) {
     // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
-    const admission = createAccountingAdmission({ telemetry, price, clock, log: accountingLog });
+    const admission = createAccountingAdmission({ price, clock, log: accountingLog });
     return finish({ ...core, authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }), admission, surface: { ready: async () => true } });
   }
 
@@ -137,7 +137,6 @@ export async function appFromEnv(
       }),
     windows,
     leases,
-    telemetry,
     price,
     clock,
     log: accountingLog,
@@ -159,10 +158,6 @@ export async function appFromEnv(
       },
     },
   });
-}
-
-function isRelayPath(path: string): boolean {
-  return RouteMatcher.relayPrefixOf(path) !== undefined;
 }
 
 function seconds(value: string | undefined, name: string): number | undefined {
