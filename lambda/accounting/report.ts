@@ -8,7 +8,6 @@
  */
 import type { Budgets } from './budget.js';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AdminRoute } from '../keys/admin.js';
 import { KeyApiError, invalidField, keyNotFound } from '../keys/errors.js';
 import type { KeyStore } from '../keys/store.js';
 import { shortToken } from '../keys/store.js';
@@ -256,30 +255,4 @@ function mergeRows(rows: UsageRow[]): UsageRow[] {
     merged.set(id, existing ? { ...addRow(existing, row), date: row.date, model: row.model } : { ...row });
   }
   return [...merged.values()].sort((a, b) => (a.date === b.date ? (a.model < b.model ? -1 : a.model > b.model ? 1 : 0) : a.date < b.date ? -1 : 1));
-}
-
-/** GET /key/usage and the enriched GET /key/info, for the admin API's extraRoutes. */
-export function accountingAdminRoutes(reports: UsageReports, store: KeyStore): AdminRoute[] {
-  return [
-    {
-      method: 'GET',
-      path: /^\/key\/usage$/,
-      handle: ({ request }) =>
-        reports.usageFor(
-          { key: request.query.get('key'), alias: request.query.get('key_alias') },
-          { start: request.query.get('start') ?? request.query.get('start_date'), end: request.query.get('end') ?? request.query.get('end_date') },
-        ),
-    },
-    {
-      method: 'GET',
-      path: /^\/key\/info$/,
-      handle: async ({ management, request }) => {
-        const token = parseKeyIdentifier(request.query.get('key') ?? undefined, 'key');
-        const record = await store.getByHash(token);
-        if (!record) throw keyNotFound('key', shortToken(token));
-        const { token: _token, ...info } = management.view(record);
-        return { key: token, info: { ...info, ...(await reports.keyInfoExtras(record)) } };
-      },
-    },
-  ];
 }

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KeyApiError } from '../keys/errors.js';
+import { KeyApiError } from '../http/errors.js';
 import { KeyManagement } from '../keys/management.js';
 import { tokenFromIdentifier } from '../keys/secrets.js';
 import type { JsonValue } from '../keys/types.js';

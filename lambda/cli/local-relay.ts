@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyApiError, type KeyErrorType } from '../keys/errors.js';
+import { KeyApiError, type KeyErrorType } from '../http/errors.js';
 import type { KeyManagement } from '../keys/management.js';
 import type { JsonObject } from '../keys/types.js';
 import { CliError, EXIT, type CliIo } from './io.js';

@@ -1,7 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resolve } from 'node:path';
-import { KeyApiError, StoreUnavailableError } from '../keys/errors.js';
+import { KeyApiError, StoreUnavailableError } from '../http/errors.js';
 import { KeyStore } from '../keys/store.js';
 import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
 import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';

@@ -29,7 +29,7 @@ export interface KeyManagementDeps {
 
 /**
  * The key-management operations with LiteLLM's request and response shapes, shared by the
- * admin HTTP API (lambda/keys/admin.ts) and the CLI. Inputs are untrusted JSON; failures are
+ * admin HTTP API (lambda/http/surface.ts) and the CLI. Inputs are untrusted JSON; failures are
  * KeyApiError (400/404) or StoreUnavailableError. Secrets appear in one place only: the answer
  * to generate and regenerate.
  */

@@ -21,3 +21,12 @@ export function createLog(
   const log: LogFn = (level, message, fields = {}) => logger[level](message, fields);
   return { log, logger };
 }
+
+/**
+ * `log` with `keys` added to every line (a call's requestId): the fields stay where callers and
+ * tests read them, first, as when they were passed by hand. A plain wrapper rather than
+ * Powertools' createChild, so that a LogFn a test captures sees the same fields.
+ */
+export function childLog(log: LogFn, keys: Readonly<Record<string, unknown>>): LogFn {
+  return (level, message, fields = {}) => log(level, message, { ...keys, ...fields });
+}

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { RelayError } from '../../lambda/http/errors.js';
-import { handleAdminRequest } from '../../lambda/keys/admin.js';
+import { handleAdminRequest } from '../../lambda/http/surface.js';
 import { createKeyAuthenticator, type KeyAuthenticator } from '../../lambda/keys/authenticator.js';
 import { KeyCache } from '../../lambda/keys/cache.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
 import { ALIAS_CLAIM_GRACE_MS, EXPIRED_KEY_RETENTION_SECONDS } from '../../lambda/keys/store.js';
 import { aliasPartition, keyPartition } from '../../lambda/store/schema.js';

@@ -163,7 +163,7 @@ describe('the credential pair of a key', () => {
     // Only the master key may ask for it.
     const issued = await issue();
     const refused = await rawRequest(relay.url, 'GET', '/key/master/aws-credentials', { authorization: `Bearer ${issued.key}` });
-    // A valid virtual key on an admin route: authenticated, not allowed (lambda/keys/admin.ts).
+    // A valid virtual key on an admin route: authenticated, not allowed (lambda/http/surface.ts).
     assert.equal(refused.status, 403);
   });
 });

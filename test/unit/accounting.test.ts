@@ -7,7 +7,7 @@ import { rateScopes } from '../../lambda/accounting/limits.js';
 import { parseDateRange } from '../../lambda/accounting/report.js';
 import { withRetry } from '../../lambda/accounting/retry.js';
 import { telemetryAlias } from '../../lambda/accounting/telemetry.js';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import type { KeyRecord } from '../../lambda/keys/types.js';
 
 const at = (iso: string) => Date.parse(iso);

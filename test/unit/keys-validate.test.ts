@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
 import {
   parseDeleteBody,
