@@ -33,7 +33,7 @@
  * validation, failed conditions) never double-count.
  */
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isConditionalFailure } from '../keys/store.js';
+import { isConditionalFailure } from '../store/items.js';
 import { KEY_SORT_KEY } from '../store/schema.js';
 import type { LogFn } from '../observability/log.js';
 import {

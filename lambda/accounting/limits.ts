@@ -35,7 +35,7 @@
  */
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RelayError } from '../http/errors.js';
-import { isConditionalFailure } from '../keys/store.js';
+import { isConditionalFailure } from '../store/items.js';
 import type { KeyRecord } from '../keys/types.js';
 import { modelAllowed, normalizeModelId } from '../models/ids.js';
 import type { LogFn } from '../observability/log.js';

@@ -29,15 +29,5 @@ export function duplicateAlias(alias: string): KeyApiError {
   return new KeyApiError(400, 'bad_request_error', `A key with key_alias "${alias}" already exists; aliases must be unique.`, 'key_alias');
 }
 
-/** The table could not be read or written (network, throttling, permissions…). */
-export class StoreUnavailableError extends Error {
-  constructor(readonly operation: string, cause: unknown) {
-    super(`The key store is unavailable (${operation}: ${describeCause(cause)}).`, { cause });
-    this.name = 'StoreUnavailableError';
-  }
-}
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.name && cause.name !== 'Error' ? cause.name : cause.message;
-  return String(cause);
-}
+// The store layer raises it; key management's callers catch it from here.
+export { StoreUnavailableError } from '../store/items.js';
