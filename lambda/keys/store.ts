@@ -14,6 +14,7 @@ import {
   and,
   equals,
   exists,
+  expectApplied,
   ifNotExists,
   keyItemKey,
   liveKey,
@@ -126,9 +127,8 @@ export class KeyStore implements KeyLookup {
       // The listing entry before the key: a crash in between leaves an entry without a key,
       // which listing skips, never a key that /key/list cannot show.
       await this.putListEntry(record);
-      const written = await this.table.putIfAbsent(toItem(record));
       // The token hashes a fresh secret: a key item already there is a fault, not a race.
-      if (written.status === 'condition-failed') throw written.cause;
+      expectApplied(await this.table.putIfAbsent(toItem(record)));
     } catch (error) {
       await this.deleteListEntry(token).catch(() => undefined);
       if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
@@ -292,8 +292,7 @@ export class KeyStore implements KeyLookup {
     // Reservations of calls still in flight move with the spend they are part of: their settle
     // follows superseded_by to this item (lambda/accounting/ledger.ts).
     const reservations = Object.fromEntries(Object.entries(superseded.item ?? {}).filter(([name]) => name.startsWith(RESERVATION_PREFIX)));
-    const written = await this.table.putIfAbsent({ ...toItem(record), ...reservations });
-    if (written.status === 'condition-failed') throw written.cause;
+    expectApplied(await this.table.putIfAbsent({ ...toItem(record), ...reservations }));
     await this.deleteListEntry(token).catch(() => undefined);
     if (record.key_alias && !aliasChanged) await this.moveAlias(record.key_alias, token, newToken, now);
     if (aliasChanged && old.key_alias) await this.releaseAlias(old.key_alias, token).catch(() => undefined);

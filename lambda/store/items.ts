@@ -214,6 +214,15 @@ export type WriteResult =
       readonly cause: unknown;
     };
 
+/**
+ * For a write the caller counts on: a lost condition is thrown as DynamoDB raised it
+ * (ConditionalCheckFailedException), to be handled like any other failure of the write.
+ */
+export function expectApplied(result: WriteResult): Extract<WriteResult, { status: 'applied' }> {
+  if (result.status === 'condition-failed') throw result.cause;
+  return result;
+}
+
 export interface TableOptions {
   /**
    * What a failure other than a lost condition becomes. The key store turns every one into
