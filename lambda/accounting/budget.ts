@@ -35,7 +35,7 @@ import { DEFAULT_RETRY, realSleep, withRetry } from './retry.js';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RelayError } from '../http/errors.js';
 import { addDuration, parseDuration, type ParsedDuration } from '../keys/duration.js';
-import { isConditionalFailure } from '../keys/store.js';
+import { isConditionalFailure } from '../store/items.js';
 import type { KeyRecord } from '../keys/types.js';
 import { formatUsd, usdToNanos } from '../pricing/units.js';
 import { KEY_SORT_KEY } from '../store/schema.js';

@@ -1,4 +1,5 @@
 import type { ApiFamily } from '../routes/table.js';
+import { StoreUnavailableError } from '../store/items.js';
 
 /**
  * Every error the relay itself answers with, and every shape it answers in. Errors that came
@@ -76,17 +77,9 @@ export function duplicateAlias(alias: string): KeyApiError {
 }
 
 /** The table could not be read or written (network, throttling, permissions…). */
-export class StoreUnavailableError extends Error {
-  constructor(readonly operation: string, cause: unknown) {
-    super(`The key store is unavailable (${operation}: ${describeCause(cause)}).`, { cause });
-    this.name = 'StoreUnavailableError';
-  }
-}
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.name && cause.name !== 'Error' ? cause.name : cause.message;
-  return String(cause);
-}
+// Raised by the store layer (lambda/store/items.ts) when DynamoDB cannot be read or written;
+// one class, so the renderers below recognise it wherever it was thrown.
+export { StoreUnavailableError };
 
 /** The API families of relayed calls, and LiteLLM's for the admin API and health checks. */
 export type ErrorDialect = ApiFamily | 'litellm';
