@@ -21,7 +21,15 @@ const fake = await startFakeBedrock();
 const dir = mkdtempSync(join(tmpdir(), 'relay-profile-'));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'lambda/local/main.ts'], {
   cwd: PROJECT_ROOT,
-  env: { PATH: process.env.PATH, HOME: process.env.HOME, ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: MASTER_KEY, RELAY_DATA_DIR: join(dir, 'data'), PORT: '0', ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE') },
+  env: {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...fakeBedrockEnv(fake),
+    RELAY_MASTER_KEY: MASTER_KEY,
+    RELAY_DATA_DIR: join(dir, 'data'),
+    PORT: '0',
+    ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE'),
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
@@ -40,11 +48,15 @@ child.stdout!.resume();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const send = (path: string, key: string, body: string) =>
   new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      `${url}${path}`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -80,7 +92,9 @@ interface Profile {
 }
 // Each thread writes its own profile (tsx's loader, the store's worker): the main thread's is
 // the one that ran the emulator.
-const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .map((f) => join(dir, f));
 const profile = files
   .map((f) => JSON.parse(readFileSync(f, 'utf8')) as Profile)
   .find((p) => p.nodes.some((n) => n.callFrame.url.includes('function-url-emulator')))!;
@@ -94,7 +108,9 @@ const byPackage = new Map<string, number>();
 for (const [id, us] of self) {
   const frame = byId.get(id)!.callFrame;
   const where = frame.url.replace(/^file:\/\//, '').replace(PROJECT_ROOT, '');
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ?? (where.startsWith('node:') || where === '' ? frame.url || `(${frame.functionName || 'native'})` : where.split('/').slice(0, 2).join('/'));
+  const pkg =
+    /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ??
+    (where.startsWith('node:') || where === '' ? frame.url || `(${frame.functionName || 'native'})` : where.split('/').slice(0, 2).join('/'));
   const fn = `${frame.functionName || '(anonymous)'} ${where.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
@@ -105,7 +121,9 @@ const top = (m: Map<string, number>, n: number) =>
     .slice(0, n)
     .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000 / calls).toFixed(3)} ms/call  ${name}`)
     .join('\n');
-process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n`);
+process.stdout.write(
+  `\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n`,
+);
 rmSync(dir, { recursive: true, force: true });
 
 function pick(...names: string[]): Record<string, string> {

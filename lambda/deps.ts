@@ -56,10 +56,7 @@ export interface AppOverrides {
  * usage, budgets and limits (lambda/accounting). Every relayed call is metered (lambda/metering),
  * priced (lambda/pricing) and reported in metrics and one log line (accounting/telemetry.ts).
  */
-export async function appFromEnv(
-  env: Env = process.env,
-  overrides: AppOverrides = {},
-): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
+export async function appFromEnv(env: Env = process.env, overrides: AppOverrides = {}): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
   const config = loadConfig(env);
   const serviceName = env[ENV.serviceName] || SERVICE_NAME;
   const { log } = createLog(serviceName, env.POWERTOOLS_LOG_LEVEL);
@@ -102,7 +99,12 @@ export async function appFromEnv(
   if (!config.keysTable) {
     // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
     const admission = createAccountingAdmission({ price, clock, log: accountingLog });
-    return finish({ ...core, authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }), admission, surface: { ready: async () => true } });
+    return finish({
+      ...core,
+      authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }),
+      admission,
+      surface: { ready: async () => true },
+    });
   }
 
   const dynamo = overrides.dynamo ?? createDynamoClients();

@@ -80,9 +80,7 @@ export interface Meter {
   finish(): MeterResult;
 }
 
-export interface MeterFactory {
-  (call: CallContext, response: { status: number; headers: Readonly<Record<string, string>> }): Meter;
-}
+export type MeterFactory = (call: CallContext, response: { status: number; headers: Readonly<Record<string, string>> }) => Meter;
 
 /** What happened, for the ledger, metrics and the log line. */
 export interface CallOutcome {

@@ -158,7 +158,13 @@ async function relayStream({ response, headers, meter }: UpstreamAnswer, prepare
   return record.answered(response.status, meter?.finish(), { clientAborted: false, upstreamFailed: false });
 }
 
-async function relayFiltered(deps: RelayDeps, call: CallContext, { response, headers, meter }: UpstreamAnswer, sink: ResponseSink, record: CallRecord): Promise<CallOutcome> {
+async function relayFiltered(
+  deps: RelayDeps,
+  call: CallContext,
+  { response, headers, meter }: UpstreamAnswer,
+  sink: ResponseSink,
+  record: CallRecord,
+): Promise<CallOutcome> {
   const chunks: Buffer[] = [];
   for await (const chunk of response.body) {
     meter?.observe(chunk);

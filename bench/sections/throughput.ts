@@ -99,12 +99,23 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const relayFigures = figures['relay']![index]!;
       const directFigures = figures['direct']![index]!;
       const failed = relayFigures.errors + relayFigures.non2xx + relayFigures.timeouts;
-      const note = failed > 0 ? `${failed} failed requests through the relay (errors ${relayFigures.errors}, timeouts ${relayFigures.timeouts}, non-2xx ${relayFigures.non2xx})` : undefined;
+      const note =
+        failed > 0
+          ? `${failed} failed requests through the relay (errors ${relayFigures.errors}, timeouts ${relayFigures.timeouts}, non-2xx ${relayFigures.non2xx})`
+          : undefined;
       const clients = `${connections} client${connections === 1 ? '' : 's'}`;
       const share = directFigures.requestsPerSecond > 0 ? relayFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
       const target = connections === 128 ? { target: `≥ ${TARGET_SHARE_128 * 100} % of direct`, pass: share >= TARGET_SHARE_128 } : {};
       rows.push(
-        { section: 'throughput', metric: `requests/s, ${clients}`, unit: 'req/s', value: relayFigures.requestsPerSecond, direct: directFigures.requestsPerSecond, note, ...target },
+        {
+          section: 'throughput',
+          metric: `requests/s, ${clients}`,
+          unit: 'req/s',
+          value: relayFigures.requestsPerSecond,
+          direct: directFigures.requestsPerSecond,
+          note,
+          ...target,
+        },
         { section: 'throughput', metric: `latency p50, ${clients}`, unit: 'ms', value: relayFigures.latencyP50Ms, direct: directFigures.latencyP50Ms },
         { section: 'throughput', metric: `latency p99, ${clients}`, unit: 'ms', value: relayFigures.latencyP99Ms, direct: directFigures.latencyP99Ms },
       );

@@ -88,7 +88,13 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
         if (budgeted) {
           const wanted: BudgetReservation | undefined =
             plan && plan.costNanos > 0
-              ? { id: call.request.requestId, costNanos: plan.costNanos, model: usageModelLabel(call.model, operation), day: dayOf(now), expiresAt: now + (deps.reservationTtlMs ?? RESERVATION_TTL_MS) }
+              ? {
+                  id: call.request.requestId,
+                  costNanos: plan.costNanos,
+                  model: usageModelLabel(call.model, operation),
+                  day: dayOf(now),
+                  expiresAt: now + (deps.reservationTtlMs ?? RESERVATION_TTL_MS),
+                }
               : undefined;
           if (await deps.budgets!.admit(token, record, wanted)) reservation = wanted;
         }
@@ -140,7 +146,8 @@ function settleWith(
         ]);
         for (const result of results) {
           // The ledger logs its own failures for replay; a lost tpm increment only loosens a limit for a minute.
-          if (result.status === 'rejected') deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
+          if (result.status === 'rejected')
+            deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
         }
       } catch (error) {
         deps.log('error', 'settle failed', { requestId: call.request.requestId, error: (error as Error)?.name });

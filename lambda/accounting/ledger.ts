@@ -33,19 +33,7 @@
  * validation, failed conditions) never double-count.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  ItemTable,
-  Update,
-  and,
-  contains,
-  exists,
-  keyItemKey,
-  liveKey,
-  not,
-  notExists,
-  type Condition,
-  type ItemKey,
-} from '../store/items.js';
+import { ItemTable, Update, and, contains, exists, keyItemKey, liveKey, not, notExists, type Condition, type ItemKey } from '../store/items.js';
 import type { LogFn } from '../observability/log.js';
 import {
   KEY_COUNTERS,
@@ -460,7 +448,9 @@ export function parseReplayRecord(value: Record<string, unknown>): ReplayRecord 
     unpriced: value.unpriced as boolean,
     failed: value.failed as boolean,
     ...(value.reservedNanos !== undefined ? { reservedNanos: count(value.reservedNanos, 'reservedNanos') } : {}),
-    ...(value.reservationDay !== undefined ? { reservationDay: DAY_PATTERN.test(text(value.reservationDay, 'reservationDay')) ? (value.reservationDay as string) : fail('reservationDay') } : {}),
+    ...(value.reservationDay !== undefined
+      ? { reservationDay: DAY_PATTERN.test(text(value.reservationDay, 'reservationDay')) ? (value.reservationDay as string) : fail('reservationDay') }
+      : {}),
     ...(value.estimated === true ? { estimated: true } : {}),
     parts: [...new Set(parts as LedgerPart[])],
   };

@@ -177,7 +177,9 @@ export class RateWindows {
     const delta = tokens - (ticket.reservedTokens ?? 0);
     if (counted.length === 0 || delta === 0) return;
     await Promise.all(
-      counted.map((scope) => this.items.update(windowKey(token, ticket.window, scope.scope), new Update().add('tokens', delta).set('ttl', windowTtl(ticket.window)))),
+      counted.map((scope) =>
+        this.items.update(windowKey(token, ticket.window, scope.scope), new Update().add('tokens', delta).set('ttl', windowTtl(ticket.window))),
+      ),
     );
   }
 

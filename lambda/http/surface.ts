@@ -208,7 +208,8 @@ const MAX_CREDENTIAL_LENGTH = 512;
  */
 async function authenticateCaller(request: AdminRequest, deps: AdminDeps): Promise<Caller> {
   const credential = credentialFrom(request.headers);
-  if (!credential) throw new KeyApiError(401, 'auth_error', 'Authentication Error: the key management API needs the master key ("Authorization: Bearer <master key>").');
+  if (!credential)
+    throw new KeyApiError(401, 'auth_error', 'Authentication Error: the key management API needs the master key ("Authorization: Bearer <master key>").');
   let master: string;
   try {
     master = await deps.masterKey();
@@ -229,7 +230,8 @@ async function authenticateCaller(request: AdminRequest, deps: AdminDeps): Promi
     throw new StoreUnavailableError('key lookup', error);
   }
   if (!record) throw notAKey();
-  if (isExpired(record, (deps.clock ?? systemClock)())) throw new KeyApiError(401, 'auth_error', `Authentication Error: the API key expired at ${record.expires}.`);
+  if (isExpired(record, (deps.clock ?? systemClock)()))
+    throw new KeyApiError(401, 'auth_error', `Authentication Error: the API key expired at ${record.expires}.`);
   if (record.blocked) throw new KeyApiError(403, 'auth_error', 'The API key is blocked.');
   return { kind: 'virtual-key', token };
 }

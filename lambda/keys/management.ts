@@ -4,15 +4,7 @@ import { keyNotFound } from './errors.js';
 import type { KeyStore } from './store.js';
 import { shortToken } from './store.js';
 import { isExpired, spendInUsd, systemClock, type Clock, type JsonObject, type KeyRecord } from './types.js';
-import {
-  parseDeleteBody,
-  parseGenerateBody,
-  parseKeyBody,
-  parseKeyIdentifier,
-  parseListQuery,
-  parseRegenerateBody,
-  parseUpdateBody,
-} from './validate.js';
+import { parseDeleteBody, parseGenerateBody, parseKeyBody, parseKeyIdentifier, parseListQuery, parseRegenerateBody, parseUpdateBody } from './validate.js';
 
 export interface KeyManagementDeps {
   readonly store: KeyStore;

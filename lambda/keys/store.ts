@@ -1,12 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  ALIAS_SORT_KEY,
-  KEY_LIST_PARTITION,
-  KEY_LIST_SORT_KEY,
-  TABLE_SCHEMA,
-  aliasPartition,
-  keyPartition,
-} from '../store/schema.js';
+import { ALIAS_SORT_KEY, KEY_LIST_PARTITION, KEY_LIST_SORT_KEY, TABLE_SCHEMA, aliasPartition, keyPartition } from '../store/schema.js';
 import {
   ItemTable,
   StoreUnavailableError,
@@ -267,7 +260,10 @@ export class KeyStore implements KeyLookup {
       .remove(TABLE_SCHEMA.gsi1.partitionKey)
       .remove(TABLE_SCHEMA.gsi1.sortKey);
     const superseded = await this.table
-      .update(keyItemKey(token), superseding, { condition: resumable ? and(exists('pk'), equals('superseded_by', old.superseded_by)) : liveKey, returnNew: true })
+      .update(keyItemKey(token), superseding, {
+        condition: resumable ? and(exists('pk'), equals('superseded_by', old.superseded_by)) : liveKey,
+        returnNew: true,
+      })
       .catch(async (error: unknown) => {
         await releaseClaims();
         throw error;

@@ -22,7 +22,6 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { LambdaResponseStream } from '../runtime/function-url.js';
 import { ByteBudget } from './byte-budget.js';

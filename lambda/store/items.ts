@@ -12,15 +12,7 @@
  * Only single-item writes: dynalite (the embedded store) has no TransactWriteItems, and one
  * implementation serves both.
  */
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KEY_SORT_KEY, keyPartition } from './schema.js';
 
 export type Item = Record<string, unknown>;
@@ -41,7 +33,10 @@ export function isConditionalFailure(error: unknown): boolean {
 
 /** The table could not be read or written (network, throttling, permissions…). */
 export class StoreUnavailableError extends Error {
-  constructor(readonly operation: string, cause: unknown) {
+  constructor(
+    readonly operation: string,
+    cause: unknown,
+  ) {
     super(`The key store is unavailable (${operation}: ${describeCause(cause)}).`, { cause });
     this.name = 'StoreUnavailableError';
   }

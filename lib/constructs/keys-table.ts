@@ -17,7 +17,14 @@ import { TABLE_SCHEMA } from '../../lambda/store/schema.js';
  * batch writes, no Scan (listing keys goes through the gsi1 index with Query).
  */
 // BatchGetItem: /key/list reads the listed keys in batches (lambda/keys/store.ts).
-export const KEYS_TABLE_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
+export const KEYS_TABLE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
 
 export interface RelayKeysTableProps {
   /** Default RETAIN: keys and the usage ledger outlive the stack. */

@@ -58,6 +58,10 @@ describe('DynamoDB permissions', () => {
     const sent = new Set(relay.dynamo.calls.map((c) => `dynamodb:${c.command}`));
     assert.ok(sent.has('dynamodb:BatchGetItem') && sent.has('dynamodb:Query'), `the exercise reached the listing: ${[...sent]}`);
     const granted = new Set<string>(KEYS_TABLE_ACTIONS);
-    assert.deepEqual([...sent].filter((action) => !granted.has(action)), [], 'sent but not granted');
+    assert.deepEqual(
+      [...sent].filter((action) => !granted.has(action)),
+      [],
+      'sent but not granted',
+    );
   });
 });

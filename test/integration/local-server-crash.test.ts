@@ -34,11 +34,15 @@ after(async () => {
 /** Starts a ConverseStream call; resolves with its status once the first bytes arrived. */
 function startStream(url: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/bedrock/model/${MODEL}/converse-stream`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, agent: false }, (res) => {
-      res.once('data', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => undefined);
-      res.on('aborted', () => undefined);
-    });
+    const req = http.request(
+      `${url}/bedrock/model/${MODEL}/converse-stream`,
+      { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, agent: false },
+      (res) => {
+        res.once('data', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => undefined);
+        res.on('aborted', () => undefined);
+      },
+    );
     req.on('error', (error) => reject(error));
     req.end(BODY);
   });

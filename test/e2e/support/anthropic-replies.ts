@@ -8,14 +8,7 @@
  * built-in one.
  */
 import type { AnthropicEvent } from '../../support/fake-bedrock/anthropic.js';
-import {
-  chunkFrame,
-  eventStreamReply,
-  expectedInvocationMetrics,
-  sseEvent,
-  sseReply,
-  type Reply,
-} from '../../support/fake-bedrock.js';
+import { chunkFrame, eventStreamReply, expectedInvocationMetrics, sseEvent, sseReply, type Reply } from '../../support/fake-bedrock.js';
 
 // The message's events come from the fake's own builder, so both tell one story.
 export { messageEvents, type AnthropicBlock, type AnthropicEvent } from '../../support/fake-bedrock/anthropic.js';
@@ -24,9 +17,7 @@ export { messageEvents, type AnthropicBlock, type AnthropicEvent } from '../../s
 export function invokeStreamReply(events: readonly AnthropicEvent[], body: Uint8Array): Reply {
   const last = events.length - 1;
   return eventStreamReply(
-    events.map((event, index) =>
-      chunkFrame(index === last ? { ...event, 'amazon-bedrock-invocationMetrics': expectedInvocationMetrics(body) } : event, index),
-    ),
+    events.map((event, index) => chunkFrame(index === last ? { ...event, 'amazon-bedrock-invocationMetrics': expectedInvocationMetrics(body) } : event, index)),
     { 'x-amzn-bedrock-content-type': 'application/json' },
   );
 }
