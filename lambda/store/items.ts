@@ -109,6 +109,7 @@ export class Update {
     return this;
   }
 
+  /** A plain value, or an Operand computed from the item (ifNotExists, plus). */
   set(path: Path, value: unknown): this {
     this.actions.push({
       clause: 'SET',
