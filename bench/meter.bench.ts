@@ -40,11 +40,35 @@ function cases(): Case[] {
   const converse = converseStreamFrames({ inputTokens: 900, outputTokens: TOKENS }, TOKENS);
   return [
     // References: touching every chunk, and copying it (the least a meter reading a copy could cost).
-    { name: 'reference copy per chunk', chunks: converse, once: (cs) => { for (const c of cs) Buffer.from(c); } },
-    { name: 'baseline (no meter)', chunks: converse, once: (cs) => { let n = 0; for (const c of cs) n += c.byteLength; if (n < 0) throw new Error(); } },
+    {
+      name: 'reference copy per chunk',
+      chunks: converse,
+      once: (cs) => {
+        for (const c of cs) Buffer.from(c);
+      },
+    },
+    {
+      name: 'baseline (no meter)',
+      chunks: converse,
+      once: (cs) => {
+        let n = 0;
+        for (const c of cs) n += c.byteLength;
+        if (n < 0) throw new Error();
+      },
+    },
     meterCase('ConverseStream', 'ConverseStream', ES, converse),
-    meterCase('InvokeModelWithResponseStream', 'InvokeModelWithResponseStream', ES, invokeStreamFrames({ inputTokenCount: 900, outputTokenCount: TOKENS }, TOKENS)),
-    meterCase('Anthropic SSE', 'AnthropicMessages', SSE, sseEvents(anthropicSse().replace(/(event: content_block_delta[^]*?\n\n)/, (m) => m.repeat(TOKENS / 8)))),
+    meterCase(
+      'InvokeModelWithResponseStream',
+      'InvokeModelWithResponseStream',
+      ES,
+      invokeStreamFrames({ inputTokenCount: 900, outputTokenCount: TOKENS }, TOKENS),
+    ),
+    meterCase(
+      'Anthropic SSE',
+      'AnthropicMessages',
+      SSE,
+      sseEvents(anthropicSse().replace(/(event: content_block_delta[^]*?\n\n)/, (m) => m.repeat(TOKENS / 8))),
+    ),
     meterCase('Chat Completions SSE', 'OpenAIChatCompletions', SSE, sseEvents(chatSse(true, '\n', TOKENS))),
     filterCase('include-usage filter', sseEvents(chatSse(true, '\n', TOKENS))),
     filterCase('include-usage filter, "usage": null chunks', sseEvents(chatSse(true, '\n', TOKENS, true))),

@@ -22,7 +22,15 @@ const fake = await startFakeBedrock();
 const dir = mkdtempSync(join(tmpdir(), 'relay-profile-'));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'lambda/local/main.ts'], {
   cwd: PROJECT_ROOT,
-  env: { PATH: process.env.PATH, HOME: process.env.HOME, ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: MASTER_KEY, RELAY_DATA_DIR: join(dir, 'data'), PORT: '0', ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE', 'RELAY_USAGE_COALESCE_MS') },
+  env: {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...fakeBedrockEnv(fake),
+    RELAY_MASTER_KEY: MASTER_KEY,
+    RELAY_DATA_DIR: join(dir, 'data'),
+    PORT: '0',
+    ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE', 'RELAY_USAGE_COALESCE_MS'),
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
@@ -41,11 +49,15 @@ child.stdout!.resume();
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const send = (path: string, key: string, body: string) =>
   new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      `${url}${path}`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -86,7 +98,9 @@ interface Profile {
 }
 // Each thread writes its own profile (tsx's loader, the store's worker): the main thread's is
 // the one that ran the emulator.
-const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .map((f) => join(dir, f));
 const profile = files
   .map((f) => JSON.parse(readFileSync(f, 'utf8')) as Profile)
   .find((p) => p.nodes.some((n) => n.callFrame.url.includes('function-url-emulator')))!;
@@ -100,7 +114,9 @@ const byPackage = new Map<string, number>();
 for (const [id, us] of self) {
   const frame = byId.get(id)!.callFrame;
   const where = frame.url.replace(/^file:\/\//, '').replace(PROJECT_ROOT, '');
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ?? (where.startsWith('node:') || where === '' ? frame.url || `(${frame.functionName || 'native'})` : where.split('/').slice(0, 2).join('/'));
+  const pkg =
+    /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ??
+    (where.startsWith('node:') || where === '' ? frame.url || `(${frame.functionName || 'native'})` : where.split('/').slice(0, 2).join('/'));
   const fn = `${frame.functionName || '(anonymous)'} ${where.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
@@ -131,7 +147,10 @@ for (const [id, us] of self) {
     // Name it by the outermost frames instead (the event that woke the loop).
     const chain: string[] = [];
     for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
-    name = `(no project frame) ${chain.filter((f) => f !== '(root)').slice(0, 3).join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
+    name = `(no project frame) ${chain
+      .filter((f) => f !== '(root)')
+      .slice(0, 3)
+      .join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
   }
   if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
   byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
@@ -142,7 +161,10 @@ const byMicrotask = new Map<string, number>();
 for (const [id, us] of self) {
   const chain: string[] = [];
   for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
-  const entry = chain.filter((f) => f !== '(root)').slice(0, 2).join(' > ');
+  const entry = chain
+    .filter((f) => f !== '(root)')
+    .slice(0, 2)
+    .join(' > ');
   if (entry !== '(idle)') byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
   if (entry === 'processTicksAndRejections > runMicrotasks') {
     const frames: string[] = [];
@@ -154,7 +176,9 @@ for (const [id, us] of self) {
     byMicrotask.set(resumed, (byMicrotask.get(resumed) ?? 0) + us);
   }
 }
-process.stdout.write(`\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n\nby what woke the loop:\n${top(byEntry, 15)}\n\npromise continuations, by the code resumed:\n${top(byMicrotask, 25)}\n`);
+process.stdout.write(
+  `\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n\nby what woke the loop:\n${top(byEntry, 15)}\n\npromise continuations, by the code resumed:\n${top(byMicrotask, 25)}\n`,
+);
 rmSync(dir, { recursive: true, force: true });
 
 function pick(...names: string[]): Record<string, string> {

@@ -43,7 +43,9 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<SectionResult>> = 
 };
 
 const quick = process.env.BENCH_QUICK === '1';
-const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((name) => name.trim())
+  .filter(Boolean);
 const unknown = only?.filter((name) => !(name in SECTIONS)) ?? [];
 if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
 const name = process.env.BENCH_NAME || (quick ? 'quick' : 'full');

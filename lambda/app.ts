@@ -1,22 +1,18 @@
-import { RelayError, asRelayError, renderError } from './http/errors.js';
+import type { CallTelemetry } from './accounting/telemetry.js';
+import { CallRecord } from './call-record.js';
+import { KeyApiError, RelayError, asRelayError, renderError } from './http/errors.js';
 import type { ResponseSink } from './http/sink.js';
+import { failure, serveSurface, type PlainResponse, type SurfaceDeps } from './http/surface.js';
 import type { RelayRequest } from './pipeline.js';
 import { MidStreamFailure, relayCall, type RelayDeps } from './relay.js';
 import { RouteMatcher } from './routes/match.js';
 import type { ApiFamily } from './routes/table.js';
 
-/** A complete (non-streamed) response, as the admin API and health checks produce them. */
-export interface PlainResponse {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string | Buffer;
-}
-
 export interface AppDeps extends RelayDeps {
-  /** `/key/*` and other admin paths; absent when no key store is configured. */
-  readonly admin?: (request: RelayRequest) => Promise<PlainResponse>;
-  /** True when the key store answers (readiness). */
-  readonly ready: () => Promise<boolean>;
+  /** Every path that is not relayed: health checks and the admin API (lambda/http/surface.ts). */
+  readonly surface: SurfaceDeps;
+  /** Told every relayed call's record when the app is done with it (metrics and the relay-call log line). */
+  readonly telemetry?: Pick<CallTelemetry, 'emit'>;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -26,45 +22,42 @@ export type App = (request: RelayRequest, sink: ResponseSink) => Promise<void>;
 export function createApp(deps: AppDeps): App {
   return async (request, sink) => {
     const prefix = RouteMatcher.relayPrefixOf(request.rawPath);
-    if (prefix) return relayWithErrors(deps, request, sink);
-    return sendPlain(sink, await plainRoute(deps, request));
+    if (!prefix) return sendPlain(sink, await plainRoute(deps, request));
+    // One record per relayed call, including those refused before admission and those that fail mid-stream.
+    const record = new CallRecord(request, deps.log);
+    try {
+      await relayWithErrors(deps, request, record.observe(sink), record);
+    } finally {
+      deps.telemetry?.emit(record);
+    }
   };
 }
 
-async function relayWithErrors(deps: AppDeps, request: RelayRequest, sink: ResponseSink): Promise<void> {
+async function relayWithErrors(deps: AppDeps, request: RelayRequest, sink: ResponseSink, record: CallRecord): Promise<void> {
   try {
-    await relayCall(deps, request, sink);
+    await relayCall(deps, request, sink, record);
   } catch (thrown) {
     if (thrown instanceof MidStreamFailure) {
-      deps.log('warn', 'upstream failed mid-stream', { requestId: request.requestId, error: thrown.cause.message });
+      record.log('warn', 'upstream failed mid-stream', { error: thrown.cause.message });
       // Rethrown so the runtime ends the client's stream abnormally (no clean end-of-stream).
       throw thrown;
     }
     const error = asRelayError(thrown);
     if (!(thrown instanceof RelayError)) {
-      deps.log('error', 'relay failure', { requestId: request.requestId, error: describe(thrown) });
+      record.log('error', 'relay failure', { error: describe(thrown) });
     }
     if (sink.committed || sink.clientGone.aborted) return;
     const rendered = renderError(error, familyOfPath(request.rawPath), request.requestId);
-    await sendPlain(sink, { status: rendered.status, headers: rendered.headers, body: rendered.body });
+    await sendPlain(sink, rendered);
   }
 }
 
 async function plainRoute(deps: AppDeps, request: RelayRequest): Promise<PlainResponse> {
-  const path = request.rawPath;
   try {
-    if (path === '/health/liveliness' || path === '/health/liveness') {
-      return json(200, { status: 'healthy' });
-    }
-    if (path === '/health/readiness') {
-      const ready = await deps.ready().catch(() => false);
-      return ready ? json(200, { status: 'ready', key_store: 'reachable' }) : json(503, { status: 'unavailable', key_store: 'unreachable' });
-    }
-    if (deps.admin && (path.startsWith('/key/') || path === '/key')) return await deps.admin(request);
-    return json(404, { error: { message: `Not found: ${request.method} ${path}`, type: 'not_found_error', param: null, code: '404' } });
+    return await serveSurface(request, deps.surface);
   } catch (thrown) {
     deps.log('error', 'admin failure', { requestId: request.requestId, error: describe(thrown) });
-    return json(500, { error: { message: 'Internal error', type: 'internal_server_error', param: null, code: '500' } });
+    return failure(new KeyApiError(500, 'internal_server_error', 'Internal error'));
   }
 }
 
@@ -83,12 +76,8 @@ export function familyOfPath(rawPath: string): ApiFamily {
 
 async function sendPlain(sink: ResponseSink, response: PlainResponse): Promise<void> {
   sink.start(response.status, response.headers);
-  await sink.write(typeof response.body === 'string' ? Buffer.from(response.body) : response.body);
+  await sink.write(Buffer.from(response.body));
   await sink.end();
-}
-
-function json(status: number, body: unknown): PlainResponse {
-  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
 function describe(thrown: unknown): string {

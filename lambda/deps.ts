@@ -5,9 +5,7 @@ import { masterKeySource } from './auth/master-key.js';
 import { signingSecretSource } from './auth/signing-secret.js';
 import { loadConfig, type RelayConfig } from './config.js';
 import { filterDiscoveryAnswer } from './discovery/filter.js';
-import { handleAdminRequest } from './keys/admin.js';
 import { AwsCredentialDeriver } from './keys/aws-credentials.js';
-import { awsCredentialAdminRoutes } from './keys/aws-credentials-routes.js';
 import { NO_KEYS, createKeyAuthenticator } from './keys/authenticator.js';
 import { KeyCache } from './keys/cache.js';
 import { KeyStore } from './keys/store.js';
@@ -18,9 +16,9 @@ import { worstCase } from './accounting/reservation.js';
 import { pricedTierOf } from './policy/service-tier.js';
 import { Ledger, type LedgerDeps } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
-import { UsageReports, accountingAdminRoutes } from './accounting/report.js';
+import { UsageReports } from './accounting/report.js';
 import type { RetryPolicy } from './accounting/retry.js';
-import { CallTelemetry, withCallTelemetry } from './accounting/telemetry.js';
+import { CallTelemetry } from './accounting/telemetry.js';
 import { ENV, LOG_MESSAGES, METRICS_NAMESPACE, SERVICE_NAME, envFlag } from './contract.js';
 import { createMeter, prepareRequestBody } from './metering/index.js';
 import { createLog, type LogFn } from './observability/log.js';
@@ -67,10 +65,7 @@ export interface AppOverrides {
  * usage, budgets and limits (lambda/accounting). Every relayed call is metered (lambda/metering),
  * priced (lambda/pricing) and reported in metrics and one log line (accounting/telemetry.ts).
  */
-export async function appFromEnv(
-  env: Env = process.env,
-  overrides: AppOverrides = {},
-): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
+export async function appFromEnv(env: Env = process.env, overrides: AppOverrides = {}): Promise<{ app: App; deps: AppDeps; config: RelayConfig }> {
   const config = loadConfig(env);
   const serviceName = env[ENV.serviceName] || SERVICE_NAME;
   const { log } = createLog(serviceName, env.POWERTOOLS_LOG_LEVEL);
@@ -106,14 +101,19 @@ export async function appFromEnv(
   };
   const price = prices.priceCall.bind(prices);
   const finish = (deps: AppDeps) => {
-    const guarded = { ...deps, admission: guardAsyncOutput(deps.admission, config.asyncOutputBuckets) };
-    return { app: withCallTelemetry(createApp(guarded), telemetry, isRelayPath), deps: guarded, config };
+    const guarded = { ...deps, admission: guardAsyncOutput(deps.admission, config.asyncOutputBuckets), telemetry };
+    return { app: createApp(guarded), deps: guarded, config };
   };
 
   if (!config.keysTable) {
     // Master key only: calls are metered and priced for metrics and the log line; nothing is stored.
-    const admission = createAccountingAdmission({ telemetry, price, clock, log: accountingLog });
-    return finish({ ...core, authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }), admission, ready: async () => true });
+    const admission = createAccountingAdmission({ price, clock, log: accountingLog });
+    return finish({
+      ...core,
+      authenticate: createKeyAuthenticator({ store: NO_KEYS, masterKey, clock, ...sigV4 }),
+      admission,
+      surface: { ready: async () => true },
+    });
   }
 
   const dynamo = overrides.dynamo ?? createDynamoClients();
@@ -150,13 +150,11 @@ export async function appFromEnv(
       }),
     windows,
     leases,
-    telemetry,
     price,
     clock,
     log: accountingLog,
   });
   const reports = new UsageReports({ doc: dynamo.doc, table, store, clock, windows, leases, budgets });
-  const extraRoutes = [...accountingAdminRoutes(reports, store), ...(awsCredentials ? awsCredentialAdminRoutes(awsCredentials, masterKey) : [])];
   return finish({
     ...core,
     authenticate: createKeyAuthenticator({ store, cache, masterKey, clock, onStoreError, ...sigV4 }),
@@ -165,26 +163,14 @@ export async function appFromEnv(
       call.match.route.discovery && call.principal.kind === 'virtual-key' && isKeyRecord(call.principal.record)
         ? filterDiscoveryAnswer(call.match.route.discovery, call.principal.record.models, status, body)
         : body,
-    admin: async (request) =>
-      handleAdminRequest(
-        {
-          method: request.method,
-          path: request.rawPath,
-          query: new URLSearchParams(request.rawQueryString),
-          headers: request.headers,
-          body: request.body,
-        },
-        { store, cache, masterKey, clock, onError: onStoreError, extraRoutes, awsCredentials },
-      ),
-    ready: async () => {
-      await store.ping();
-      return true;
+    surface: {
+      admin: { store, cache, masterKey, clock, onError: onStoreError, reports, awsCredentials },
+      ready: async () => {
+        await store.ping();
+        return true;
+      },
     },
   });
-}
-
-function isRelayPath(path: string): boolean {
-  return RouteMatcher.relayPrefixOf(path) !== undefined;
 }
 
 function seconds(value: string | undefined, name: string): number | undefined {

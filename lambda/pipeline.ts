@@ -10,6 +10,7 @@
  * and the fake Bedrock, and so the core stays small.
  */
 import type { Principal } from './auth/principal.js';
+import type { CallRecord } from './call-record.js';
 import type { JsonDocument } from './http/json-document.js';
 import type { MatchedRoute } from './routes/match.js';
 
@@ -38,6 +39,8 @@ export interface CallContext {
    * UTF-8 was refused before this was built. Absent only on calls built by hand (tests).
    */
   readonly document?: JsonDocument;
+  /** What the call did so far, for telemetry (lambda/call-record.ts); absent only on calls built by hand (tests). */
+  readonly record?: CallRecord;
 }
 
 /** Token counts as Bedrock reports them; absent fields were not reported. */
@@ -77,9 +80,7 @@ export interface Meter {
   finish(): MeterResult;
 }
 
-export interface MeterFactory {
-  (call: CallContext, response: { status: number; headers: Readonly<Record<string, string>> }): Meter;
-}
+export type MeterFactory = (call: CallContext, response: { status: number; headers: Readonly<Record<string, string>> }) => Meter;
 
 /** What happened, for the ledger, metrics and the log line. */
 export interface CallOutcome {

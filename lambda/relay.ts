@@ -1,3 +1,4 @@
+import type { CallRecord } from './call-record.js';
 import { SIGNING_NAMES, type RelayConfig } from './config.js';
 import { RelayError, asRelayError } from './http/errors.js';
 import type { ResponseSink } from './http/sink.js';
@@ -38,7 +39,7 @@ export interface RelayDeps {
  * caller (it knows the family from the route); errors after it has started end the stream
  * abnormally so the client's SDK raises instead of seeing a truncated, complete-looking body.
  */
-export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: ResponseSink): Promise<void> {
+export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: ResponseSink, record: CallRecord): Promise<void> {
   const match = deps.matcher.match(request.method, request.rawPath, request.rawQueryString);
   if (match.route.unsupported) throw new RelayError(400, 'ValidationException', match.route.unsupported);
 
@@ -48,23 +49,18 @@ export async function relayCall(deps: RelayDeps, request: RelayRequest, sink: Re
   // differently is refused with 400 before policy sees it).
   const document = readRequestDocument(match, request.body);
   const model = modelOf(match, document);
-  const call: CallContext = { request, match, principal, model, document };
+  const call: CallContext = { request, match, principal, model, document, record };
   const admission = await deps.admission.admit(call);
 
-  const started = performance.now();
+  record.goingUpstream();
   let outcome: CallOutcome | undefined;
   try {
-    outcome = await forward(deps, call, sink, started);
+    outcome = await forward(deps, call, sink, record);
   } catch (error) {
-    outcome = error instanceof MidStreamFailure ? error.outcome : {
-      status: error instanceof RelayError ? error.status : 500,
-      clientAborted: sink.clientGone.aborted,
-      upstreamFailed: true,
-      totalMs: performance.now() - started,
-      bytesOut: 0,
-    };
+    outcome = error instanceof MidStreamFailure ? error.outcome : record.unanswered(error instanceof RelayError ? error.status : 500, sink.clientGone.aborted);
     throw error;
   } finally {
+    record.outcome = outcome;
     // The invocation must not end before usage is durable; settle() retries and, failing
     // that, logs a replayable record (lambda/accounting/ledger.ts).
     if (outcome) await admission.settle(outcome);
@@ -78,7 +74,7 @@ function modelOf(match: MatchedRoute, document: JsonDocument): string | undefine
   return modelFromDocument(document.json, match.route.operation);
 }
 
-async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, started: number): Promise<CallOutcome> {
+async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, record: CallRecord): Promise<CallOutcome> {
   const { match, request } = call;
   const { route } = match;
   const prepared = deps.prepareBody?.(match, request.body, call.document) ?? { body: request.body };
@@ -109,40 +105,36 @@ async function forward(deps: RelayDeps, call: CallContext, sink: ResponseSink, s
       body: prepared.body,
       signal: upstreamAbort.signal,
     });
-    const upstreamLatencyMs = performance.now() - started;
+    record.upstreamAnswered();
     const responseHeaders = passThroughResponseHeaders(response.headers);
-    const meter = deps.meter?.(call, { status: response.status, headers: responseHeaders });
-
-    if (route.discovery && deps.filterDiscovery) {
-      return await relayFiltered(deps, call, response, responseHeaders, sink, meter, started, upstreamLatencyMs);
-    }
-    return await relayStream(call, response, responseHeaders, sink, meter, prepared, started, upstreamLatencyMs);
+    const answer: UpstreamAnswer = {
+      response,
+      headers: responseHeaders,
+      meter: deps.meter?.(call, { status: response.status, headers: responseHeaders }),
+    };
+    if (route.discovery && deps.filterDiscovery) return await relayFiltered(deps, call, answer, sink, record);
+    return await relayStream(answer, prepared, sink, record);
   } finally {
     sink.clientGone.removeEventListener('abort', onClientGone);
   }
 }
 
-async function relayStream(
-  call: CallContext,
-  response: UpstreamResponse,
-  headers: Record<string, string>,
-  sink: ResponseSink,
-  meter: Meter | undefined,
-  prepared: PreparedBody,
-  started: number,
-  upstreamLatencyMs: number,
-): Promise<CallOutcome> {
+/** Bedrock's answer as it is relayed: status and body, the headers passed on, the meter reading it. */
+interface UpstreamAnswer {
+  readonly response: UpstreamResponse;
+  readonly headers: Record<string, string>;
+  readonly meter?: Meter;
+}
+
+async function relayStream({ response, headers, meter }: UpstreamAnswer, prepared: PreparedBody, sink: ResponseSink, record: CallRecord): Promise<CallOutcome> {
   sink.start(response.status, headers);
   // The filter undoes the include-usage rewrite on the SSE stream only; anything else
   // (errors, a JSON answer) passes untouched.
   const isSse = /^text\/event-stream/i.test(headers['content-type'] ?? '');
   const filter = response.status < 300 && isSse ? prepared.responseFilter : undefined;
-  let bytesOut = 0;
-  let timeToFirstByteMs: number | undefined;
   const emit = async (chunk: Uint8Array) => {
     if (chunk.byteLength === 0) return;
-    timeToFirstByteMs ??= performance.now() - started;
-    bytesOut += chunk.byteLength;
+    record.sending(chunk.byteLength);
     await sink.write(chunk);
   };
   try {
@@ -155,7 +147,7 @@ async function relayStream(
     if (filter) await emit(filter.flush());
   } catch (error) {
     const aborted = sink.clientGone.aborted;
-    const result = outcomeOf(response.status, meter, aborted, !aborted, started, upstreamLatencyMs, timeToFirstByteMs, bytesOut);
+    const result = record.answered(response.status, meter?.finish(), { clientAborted: aborted, upstreamFailed: !aborted });
     // Client gone: nothing to tell it. Nothing sent yet: the caller answers a typed error.
     // Otherwise end the client's stream abnormally, never with a clean, truncated end.
     if (aborted) return result;
@@ -163,18 +155,15 @@ async function relayStream(
     throw new MidStreamFailure(asRelayError(error), result);
   }
   await sink.end();
-  return outcomeOf(response.status, meter, false, false, started, upstreamLatencyMs, timeToFirstByteMs, bytesOut);
+  return record.answered(response.status, meter?.finish(), { clientAborted: false, upstreamFailed: false });
 }
 
 async function relayFiltered(
   deps: RelayDeps,
   call: CallContext,
-  response: UpstreamResponse,
-  headers: Record<string, string>,
+  { response, headers, meter }: UpstreamAnswer,
   sink: ResponseSink,
-  meter: Meter | undefined,
-  started: number,
-  upstreamLatencyMs: number,
+  record: CallRecord,
 ): Promise<CallOutcome> {
   const chunks: Buffer[] = [];
   for await (const chunk of response.body) {
@@ -183,32 +172,10 @@ async function relayFiltered(
   }
   const body = deps.filterDiscovery!(call, response.status, Buffer.concat(chunks));
   sink.start(response.status, headers);
-  const timeToFirstByteMs = performance.now() - started;
+  record.sending(body.byteLength);
   await sink.write(body);
   await sink.end();
-  return outcomeOf(response.status, meter, false, false, started, upstreamLatencyMs, timeToFirstByteMs, body.byteLength);
-}
-
-function outcomeOf(
-  status: number,
-  meter: Meter | undefined,
-  clientAborted: boolean,
-  upstreamFailed: boolean,
-  started: number,
-  upstreamLatencyMs: number,
-  timeToFirstByteMs: number | undefined,
-  bytesOut: number,
-): CallOutcome {
-  return {
-    status,
-    meter: meter?.finish(),
-    clientAborted,
-    upstreamFailed,
-    upstreamLatencyMs,
-    timeToFirstByteMs,
-    totalMs: performance.now() - started,
-    bytesOut,
-  };
+  return record.answered(response.status, meter?.finish(), { clientAborted: false, upstreamFailed: false });
 }
 
 /** The upstream broke after the response started; carries what was metered until then. */

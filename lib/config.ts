@@ -91,7 +91,7 @@ export interface RelayStackConfig {
 
 export const RELAY_DEFAULTS = {
   stage: 'dev',
-  // Chosen by measurement (bench/lambda-memory.ts, docs/readme-deploy.md): see MEMORY_NOTE there.
+  // Chosen by measurement: bench/lambda-memory.ts, figures in the README ("Costs").
   memorySize: 512,
   reservedConcurrency: 100,
   logLevel: 'INFO',

@@ -6,11 +6,8 @@
  * 8 NUL bytes back into a status and headers, timestamping every body chunk as it is written.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { Context, LambdaFunctionURLEvent, StreamifyHandler } from 'aws-lambda';
-
-const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
-const DELIMITER = Buffer.alloc(8);
+import { PreludeResponseStream, type ResponseHead } from '../../lambda/local/response-stream.js';
 
 export interface TimedChunk {
   /** performance.now() when the chunk reached the receiver. */
@@ -104,16 +101,12 @@ interface Head {
   readonly headers: Record<string, string>;
 }
 
-class InMemoryResponseStream extends Writable {
-  /** Set by awslambda.HttpResponseStream.from; the runtime calls it before the first write. */
-  _onBeforeFirstWrite?: (write: (chunk: string | Uint8Array) => void) => void;
+/** Keeps the head and the timed body chunks (the prelude is read by the emulator's own base class). */
+class InMemoryResponseStream extends PreludeResponseStream {
   readonly chunks: TimedChunk[] = [];
   head: Head | undefined;
   endedAt: number | undefined;
   readonly done: Promise<void>;
-  private contentType = 'application/octet-stream';
-  private firstWriteDone = false;
-  private prelude: Buffer | undefined = Buffer.alloc(0);
 
   constructor() {
     super();
@@ -126,39 +119,12 @@ class InMemoryResponseStream extends Writable {
     });
   }
 
-  setContentType(contentType: string): void {
-    this.contentType = contentType;
+  protected onHead(head: ResponseHead): void {
+    this.head = { statusCode: head.statusCode, headers: head.headers };
   }
 
-  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    if (!this.firstWriteDone) {
-      this.firstWriteDone = true;
-      this._onBeforeFirstWrite?.((early) => super.write(early));
-    }
-    return super.write(chunk as Buffer, encoding as BufferEncoding, callback as (error?: Error | null) => void);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const at = performance.now();
-    if (this.contentType !== PRELUDE_CONTENT_TYPE) {
-      this.head ??= { statusCode: 200, headers: { 'content-type': this.contentType } };
-      return this.body(at, chunk, callback);
-    }
-    if (this.prelude === undefined) return this.body(at, chunk, callback);
-    this.prelude = Buffer.concat([this.prelude, chunk]);
-    const end = this.prelude.indexOf(DELIMITER);
-    if (end === -1) return callback();
-    const parsed = JSON.parse(this.prelude.subarray(0, end).toString('utf8')) as { statusCode?: number; headers?: Record<string, string> };
-    const rest = this.prelude.subarray(end + DELIMITER.length);
-    this.prelude = undefined;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(parsed.headers ?? {})) headers[name.toLowerCase()] = String(value);
-    this.head = { statusCode: parsed.statusCode ?? 200, headers };
-    this.body(at, rest, callback);
-  }
-
-  private body(at: number, chunk: Buffer, callback: () => void): void {
-    if (chunk.byteLength > 0) this.chunks.push({ at, data: Buffer.from(chunk) });
+  protected onBody(chunk: Buffer, callback: () => void): void {
+    if (chunk.byteLength > 0) this.chunks.push({ at: performance.now(), data: Buffer.from(chunk) });
     callback();
   }
 }

@@ -47,7 +47,11 @@ export function formatTable(rows: readonly Row[]): string {
     ];
   });
   const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
-  const render = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' │ ').trimEnd();
+  const render = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join(' │ ')
+      .trimEnd();
   return [render(header), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...lines.map(render)].join('\n');
 }
 

@@ -37,8 +37,9 @@ export function installStampedStream(fake: FakeBedrock, options: StampedOptions)
 async function writeStamped(res: ServerResponse, requestBody: Buffer, options: StampedOptions): Promise<void> {
   const frames: ((stamp: string) => Uint8Array)[] = [
     (stamp) => eventFrame('messageStart', { role: 'assistant', p: stamp }),
-    ...Array.from({ length: options.deltas }, () => (stamp: string) =>
-      eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: stamp }, p: stamp }),
+    ...Array.from(
+      { length: options.deltas },
+      () => (stamp: string) => eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: stamp }, p: stamp }),
     ),
     (stamp) => eventFrame('contentBlockStop', { contentBlockIndex: 0, p: stamp }),
     (stamp) => eventFrame('messageStop', { stopReason: 'end_turn', p: stamp }),

@@ -69,7 +69,12 @@ export async function coldStartSection(ctx: BenchContext): Promise<SectionResult
       NODE_OPTIONS: '--enable-source-maps',
     };
     const call = converseCall();
-    const event = functionUrlEvent({ method: call.method, rawPath: `/bedrock${call.path}`, headers: { ...call.headers, authorization: `Bearer ${MASTER_KEY}` }, body: call.body });
+    const event = functionUrlEvent({
+      method: call.method,
+      rawPath: `/bedrock${call.path}`,
+      headers: { ...call.headers, authorization: `Bearer ${MASTER_KEY}` },
+      body: call.body,
+    });
     const door = directDoor(ctx.fake.url);
 
     const relayRuns: BootTimings[] = [];
@@ -94,15 +99,39 @@ export async function coldStartSection(ctx: BenchContext): Promise<SectionResult
       { section: 'cold start', metric: 'bundle zipped (index.mjs + map)', unit: 'KB', value: Math.round(zippedBytes / 1024) },
       { section: 'cold start', metric: 'process start → first answer (median)', unit: 'ms', value: relayAnswer, direct: directAnswer },
       { section: 'cold start', metric: 'import of the bundle (Lambda "init")', unit: 'ms', value: median(relayRuns.map((r) => r.initMs - r.scriptStartMs)) },
-      { section: 'cold start', metric: 'first invocation after init', unit: 'ms', value: median(relayRuns.map((r) => r.answerMs - r.initMs)), direct: median(directRuns.map((r) => r.answerMs - r.initMs)) },
-      { section: 'cold start', metric: 'first invocation, until the handler returned', unit: 'ms', value: median(relayRuns.map((r) => r.handlerDoneMs - r.initMs)) },
-      { section: 'cold start', metric: 'spawn → first answer, wall (median)', unit: 'ms', value: median(relayRuns.map((r) => r.wallMs)), direct: median(directRuns.map((r) => r.wallMs)) },
+      {
+        section: 'cold start',
+        metric: 'first invocation after init',
+        unit: 'ms',
+        value: median(relayRuns.map((r) => r.answerMs - r.initMs)),
+        direct: median(directRuns.map((r) => r.answerMs - r.initMs)),
+      },
+      {
+        section: 'cold start',
+        metric: 'first invocation, until the handler returned',
+        unit: 'ms',
+        value: median(relayRuns.map((r) => r.handlerDoneMs - r.initMs)),
+      },
+      {
+        section: 'cold start',
+        metric: 'spawn → first answer, wall (median)',
+        unit: 'ms',
+        value: median(relayRuns.map((r) => r.wallMs)),
+        direct: median(directRuns.map((r) => r.wallMs)),
+      },
     ];
     return {
       name: 'cold start',
       rows,
       details: {
-        bundle: { jsBytes, mapBytes, zippedBytes, buildMs: Math.round(buildMs), options: 'esbuild: bundle, platform node, target node22, format esm, minify, sourcemap (no sourcesContent), mainFields module,main, no externals, createRequire banner' },
+        bundle: {
+          jsBytes,
+          mapBytes,
+          zippedBytes,
+          buildMs: Math.round(buildMs),
+          options:
+            'esbuild: bundle, platform node, target node22, format esm, minify, sourcemap (no sourcesContent), mainFields module,main, no externals, createRequire banner',
+        },
         node: process.version,
         note: 'Lambda runs nodejs22.x on arm64; this is the local Node. The master key comes from RELAY_MASTER_KEY here; in Lambda it is read from Secrets Manager on the first call, one more round trip.',
         runs,

@@ -59,7 +59,8 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
   const direct = summaries['direct']!;
   const rows: Row[] = [];
   const floor = difference(summaries[FLOOR]!, direct);
-  const overFloor = (added: number, floorAdded: number) => (floorAdded > 0 ? `${(added / floorAdded).toFixed(1)}× the floor's +${floorAdded.toFixed(3)} ms` : undefined);
+  const overFloor = (added: number, floorAdded: number) =>
+    floorAdded > 0 ? `${(added / floorAdded).toFixed(1)}× the floor's +${floorAdded.toFixed(3)} ms` : undefined;
   rows.push(
     { section: 'latency', metric: `Converse p50, ${FLOOR}`, unit: 'ms', value: summaries[FLOOR]!.p50, direct: direct.p50 },
     { section: 'latency', metric: `Converse p99, ${FLOOR}`, unit: 'ms', value: summaries[FLOOR]!.p99, direct: direct.p99 },
@@ -69,9 +70,27 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
     const extra = difference(summary, direct);
     const [p50Target, p99Target] = name === 'local server' ? [LOCAL_TARGET_P50_MS, LOCAL_TARGET_P99_MS] : [TARGET_P50_MS, TARGET_P99_MS];
     rows.push(
-      { section: 'latency', metric: `Converse p50, ${name}`, unit: 'ms', value: summary.p50, direct: direct.p50, target: `≤ ${p50Target} ms added`, pass: extra.p50 <= p50Target, note: name === 'local server' ? overFloor(extra.p50, floor.p50) : undefined },
+      {
+        section: 'latency',
+        metric: `Converse p50, ${name}`,
+        unit: 'ms',
+        value: summary.p50,
+        direct: direct.p50,
+        target: `≤ ${p50Target} ms added`,
+        pass: extra.p50 <= p50Target,
+        note: name === 'local server' ? overFloor(extra.p50, floor.p50) : undefined,
+      },
       { section: 'latency', metric: `Converse p90, ${name}`, unit: 'ms', value: summary.p90, direct: direct.p90 },
-      { section: 'latency', metric: `Converse p99, ${name}`, unit: 'ms', value: summary.p99, direct: direct.p99, target: `≤ ${p99Target} ms added`, pass: extra.p99 <= p99Target, note: name === 'local server' ? overFloor(extra.p99, floor.p99) : undefined },
+      {
+        section: 'latency',
+        metric: `Converse p99, ${name}`,
+        unit: 'ms',
+        value: summary.p99,
+        direct: direct.p99,
+        target: `≤ ${p99Target} ms added`,
+        pass: extra.p99 <= p99Target,
+        note: name === 'local server' ? overFloor(extra.p99, floor.p99) : undefined,
+      },
     );
   }
   return {
@@ -85,7 +104,11 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
       ...(outcome.cutShort ? { cutShort: `time budget of ${budgetMs / 1000} s reached after ${outcome.measuredRounds} of ${rounds} rounds` } : {}),
       failures: Object.fromEntries(failures),
       summariesMs: summaries,
-      addedMs: { [FLOOR]: floor, 'local server': difference(summaries['local server']!, direct), 'lambda handler': difference(summaries['lambda handler']!, direct) },
+      addedMs: {
+        [FLOOR]: floor,
+        'local server': difference(summaries['local server']!, direct),
+        'lambda handler': difference(summaries['lambda handler']!, direct),
+      },
     },
   };
 }

@@ -133,7 +133,12 @@ function portkeyDoor(portkeyUrl: string, bedrockUrl: string): Door {
     name: 'portkey',
     async prepare(call: BedrockCall) {
       const [, , model = BENCH_MODEL, operation] = call.path.split('/');
-      const request = { model: decodeURIComponent(model), stream: operation === 'converse-stream', max_tokens: 16, messages: [{ role: 'user', content: 'Hello' }] };
+      const request = {
+        model: decodeURIComponent(model),
+        stream: operation === 'converse-stream',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'Hello' }],
+      };
       return {
         method: 'POST',
         path: '/v1/chat/completions',
@@ -163,7 +168,8 @@ async function sequentialLatency(ctx: BenchContext, doors: readonly Door[]): Pro
     rounds: ctx.quick ? 300 : 1500,
     budgetMs: ctx.quick ? 5_000 : 20_000,
     onResponse(door, response, measured) {
-      if (response.status !== 200 || !response.complete) throw new Error(`peer latency: ${door.name} answered ${response.status}: ${body(response).toString().slice(0, 300)}`);
+      if (response.status !== 200 || !response.complete)
+        throw new Error(`peer latency: ${door.name} answered ${response.status}: ${body(response).toString().slice(0, 300)}`);
       if (measured) samples.get(door.name)!.push(response.endedAt - response.startedAt);
     },
     afterRound: (round) => round % 500 === 0 && ctx.fake.requests.splice(0),
@@ -205,7 +211,9 @@ async function streamingDelay(ctx: BenchContext, doors: readonly Door[]) {
       onResponse(door, response, measured) {
         const stamps = deltaStamps(door, response);
         if (response.status !== 200 || stamps.length !== deltas) {
-          throw new Error(`peer streaming: ${door.name} answered ${response.status} with ${stamps.length} stamped deltas: ${body(response).toString().slice(0, 300)}`);
+          throw new Error(
+            `peer streaming: ${door.name} answered ${response.status} with ${stamps.length} stamped deltas: ${body(response).toString().slice(0, 300)}`,
+          );
         }
         if (!measured) return;
         ttfb.get(door.name)!.push(timeToFirstByte(response));
@@ -213,7 +221,8 @@ async function streamingDelay(ctx: BenchContext, doors: readonly Door[]) {
       },
       afterRound: () => ctx.fake.requests.splice(0),
     });
-    const summaries = (map: Map<string, number[]>) => Object.fromEntries([...map].map(([name, values]) => [name, summarize(values)])) as Record<string, Summary>;
+    const summaries = (map: Map<string, number[]>) =>
+      Object.fromEntries([...map].map(([name, values]) => [name, summarize(values)])) as Record<string, Summary>;
     return {
       workload: `ConverseStream, ${deltas} text deltas 10 ms apart; Portkey re-encodes them as OpenAI SSE chunks`,
       rounds: outcome.measuredRounds,
@@ -225,7 +234,11 @@ async function streamingDelay(ctx: BenchContext, doors: readonly Door[]) {
   }
 }
 
-async function throughputAt16(ctx: BenchContext, key: string, portkeyPort: number): Promise<{ direct: LoadFigures; relay: LoadFigures; portkey: LoadFigures } | undefined> {
+async function throughputAt16(
+  ctx: BenchContext,
+  key: string,
+  portkeyPort: number,
+): Promise<{ direct: LoadFigures; relay: LoadFigures; portkey: LoadFigures } | undefined> {
   const fake = await spawnFake({ forwardPort: FORWARD_PORT });
   let relay: Awaited<ReturnType<typeof spawnRelay>> | undefined;
   try {
@@ -254,4 +267,3 @@ async function throughputAt16(ctx: BenchContext, key: string, portkeyPort: numbe
     await fake.stop();
   }
 }
-

@@ -104,7 +104,10 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const relayFigures = figures['relay']![index]!;
       const directFigures = figures['direct']![index]!;
       const failed = relayFigures.errors + relayFigures.non2xx + relayFigures.timeouts;
-      const note = failed > 0 ? `${failed} failed requests through the relay (errors ${relayFigures.errors}, timeouts ${relayFigures.timeouts}, non-2xx ${relayFigures.non2xx})` : undefined;
+      const note =
+        failed > 0
+          ? `${failed} failed requests through the relay (errors ${relayFigures.errors}, timeouts ${relayFigures.timeouts}, non-2xx ${relayFigures.non2xx})`
+          : undefined;
       const clients = `${connections} client${connections === 1 ? '' : 's'}`;
       const share = directFigures.requestsPerSecond > 0 ? relayFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
       const target = connections === 128 ? { target: `≥ ${TARGET_SHARE_128 * 100} % of direct`, pass: share >= TARGET_SHARE_128 } : {};
@@ -112,8 +115,22 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const floorShare = directFigures.requestsPerSecond > 0 ? floorFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
       const floorNote = `${(share * 100).toFixed(0)} % of direct; the floor keeps ${(floorShare * 100).toFixed(0)} %, the relay ${floorFigures.requestsPerSecond > 0 ? ((relayFigures.requestsPerSecond / floorFigures.requestsPerSecond) * 100).toFixed(0) : '?'} % of the floor`;
       rows.push(
-        { section: 'throughput', metric: `requests/s, ${clients}, ${FLOOR}`, unit: 'req/s', value: floorFigures.requestsPerSecond, direct: directFigures.requestsPerSecond },
-        { section: 'throughput', metric: `requests/s, ${clients}`, unit: 'req/s', value: relayFigures.requestsPerSecond, direct: directFigures.requestsPerSecond, note: note ? `${floorNote}; ${note}` : floorNote, ...target },
+        {
+          section: 'throughput',
+          metric: `requests/s, ${clients}, ${FLOOR}`,
+          unit: 'req/s',
+          value: floorFigures.requestsPerSecond,
+          direct: directFigures.requestsPerSecond,
+        },
+        {
+          section: 'throughput',
+          metric: `requests/s, ${clients}`,
+          unit: 'req/s',
+          value: relayFigures.requestsPerSecond,
+          direct: directFigures.requestsPerSecond,
+          note: note ? `${floorNote}; ${note}` : floorNote,
+          ...target,
+        },
         { section: 'throughput', metric: `latency p50, ${clients}`, unit: 'ms', value: relayFigures.latencyP50Ms, direct: directFigures.latencyP50Ms },
         { section: 'throughput', metric: `latency p99, ${clients}`, unit: 'ms', value: relayFigures.latencyP99Ms, direct: directFigures.latencyP99Ms },
       );
@@ -140,7 +157,8 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       name: 'throughput',
       rows,
       details: {
-        workload: 'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process; the floor: direct through a TCP pipe in its own process',
+        workload:
+          'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process; the floor: direct through a TCP pipe in its own process',
         key: ctx.key.label,
         durationSeconds,
         figures,

@@ -36,7 +36,7 @@ import { RESERVATION_TTL_MS, reserves, type WorstCase } from './reservation.js';
 import { MASTER_PRINCIPAL, dayOf, usageModelLabel } from './items.js';
 import type { Ledger, LedgerEntry, LedgerTokens } from './ledger.js';
 import { rateScopes, type Lease, type Leases, type RateTicket, type RateWindows } from './limits.js';
-import { telemetryAlias, type CallTelemetry } from './telemetry.js';
+import { telemetryAlias } from './telemetry.js';
 
 export interface AccountingDeps {
   /** Absent without a key table (master-key-only mode): calls are metered for telemetry, nothing is stored. */
@@ -44,7 +44,6 @@ export interface AccountingDeps {
   readonly budgets?: Budgets;
   readonly windows?: RateWindows;
   readonly leases?: Leases;
-  readonly telemetry?: CallTelemetry;
   readonly price: (model: ModelCandidates, usage: TokenUsage, tier?: string) => CallPrice;
   /** The call's worst case (lambda/accounting/reservation.ts); absent: nothing is reserved. */
   readonly worstCase?: (call: CallContext) => WorstCase;
@@ -62,14 +61,14 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
       const { principal } = call;
       const operation = call.match.route.operation;
       if (principal.kind === 'master') {
-        deps.telemetry?.note(call.request, { keyAlias: telemetryAlias(principal), operation, model: call.model });
+        call.record?.note({ keyAlias: telemetryAlias(principal), operation, model: call.model });
         return settleWith(deps, call, MASTER_PRINCIPAL, undefined, {});
       }
       const record = principal.record;
       if (!isKeyRecord(record)) throw new RelayError(403, 'AccessDeniedException', 'The API key could not be checked.');
       const token = principal.token;
       const keyAlias = telemetryAlias({ kind: 'virtual-key', token, alias: record.key_alias });
-      deps.telemetry?.note(call.request, { keyAlias, operation, model: call.model });
+      call.record?.note({ keyAlias, operation, model: call.model });
 
       let stage: Refusal = 'policy';
       let ticket: RateTicket | undefined;
@@ -89,7 +88,13 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
         if (budgeted) {
           const wanted: BudgetReservation | undefined =
             plan && plan.costNanos > 0
-              ? { id: call.request.requestId, costNanos: plan.costNanos, model: usageModelLabel(call.model, operation), day: dayOf(now), expiresAt: now + (deps.reservationTtlMs ?? RESERVATION_TTL_MS) }
+              ? {
+                  id: call.request.requestId,
+                  costNanos: plan.costNanos,
+                  model: usageModelLabel(call.model, operation),
+                  day: dayOf(now),
+                  expiresAt: now + (deps.reservationTtlMs ?? RESERVATION_TTL_MS),
+                }
               : undefined;
           if (await deps.budgets!.admit(token, record, wanted)) reservation = wanted;
         }
@@ -104,11 +109,11 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
         if (ticket) await deps.windows!.refund(token, ticket);
         if (reservation) await deps.budgets!.release(token, reservation).catch(() => undefined);
         if (error instanceof RelayError) {
-          deps.telemetry?.note(call.request, { refusal: stage });
+          call.record?.note({ refusal: stage });
           throw error;
         }
         deps.log('error', 'usage store unavailable at admission', { requestId: call.request.requestId, keyAlias, error: (error as Error)?.name });
-        deps.telemetry?.note(call.request, { refusal: 'store-unavailable' });
+        call.record?.note({ refusal: 'store-unavailable' });
         throw new RelayError(
           503,
           'ServiceUnavailableException',
@@ -132,7 +137,7 @@ function settleWith(
     settle: async (outcome: CallOutcome) => {
       try {
         const { entry, price } = ledgerEntry(deps, call, token, record, outcome, held);
-        deps.telemetry?.note(call.request, { outcome, price, tokens: entry.tokens });
+        call.record?.note({ price, tokens: entry.tokens });
         const total = entry.tokens.input + entry.tokens.output + entry.tokens.cacheRead + entry.tokens.cacheWrite;
         const results = await Promise.allSettled([
           held.lease?.release(),
@@ -141,7 +146,8 @@ function settleWith(
         ]);
         for (const result of results) {
           // The ledger logs its own failures for replay; a lost tpm increment only loosens a limit for a minute.
-          if (result.status === 'rejected') deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
+          if (result.status === 'rejected')
+            deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
         }
       } catch (error) {
         deps.log('error', 'settle failed', { requestId: call.request.requestId, error: (error as Error)?.name });

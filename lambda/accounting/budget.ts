@@ -32,14 +32,27 @@
  *   the key was idle. (LiteLLM computes now + duration; the schedule form is steadier.)
  */
 import { DEFAULT_RETRY, realSleep, withRetry } from './retry.js';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RelayError } from '../http/errors.js';
 import { addDuration, parseDuration, type ParsedDuration } from '../keys/duration.js';
-import { isConditionalFailure } from '../keys/store.js';
+import {
+  ItemTable,
+  Update,
+  and,
+  atMost,
+  equals,
+  exists,
+  expectApplied,
+  ifNotExists,
+  isConditionalFailure,
+  keyItemKey,
+  liveKey,
+  notExists,
+  or,
+} from '../store/items.js';
 import type { KeyRecord } from '../keys/types.js';
 import { formatUsd, usdToNanos } from '../pricing/units.js';
-import { KEY_SORT_KEY } from '../store/schema.js';
-import { KEY_COUNTERS, RESERVATION_PREFIX, RESERVED_ATTRIBUTE, keyPartition, reservationAttribute, type ReservationEntry } from './items.js';
+import { KEY_COUNTERS, RESERVATION_PREFIX, RESERVED_ATTRIBUTE, reservationAttribute, type ReservationEntry } from './items.js';
 
 export interface BudgetDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -87,7 +100,11 @@ export function isResetDue(view: Pick<BudgetView, 'budgetResetAt' | 'budgetDurat
 }
 
 export class Budgets {
-  constructor(private readonly deps: BudgetDeps) {}
+  private readonly items: ItemTable;
+
+  constructor(private readonly deps: BudgetDeps) {
+    this.items = new ItemTable(deps.doc, deps.table);
+  }
 
   /** Does this key need a look at its budget on each call? */
   static applies(record: KeyRecord, now: number): boolean {
@@ -156,21 +173,10 @@ export class Budgets {
 
   /** Gives a reservation back (the call was refused by a later check). */
   async release(token: string, reservation: BudgetReservation): Promise<void> {
-    try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-          UpdateExpression: 'REMOVE #rsv ADD #spend :minus, #reserved :minus',
-          ConditionExpression: 'attribute_exists(#rsv)',
-          ExpressionAttributeNames: { '#rsv': reservationAttribute(reservation.id), '#spend': KEY_COUNTERS.spend, '#reserved': RESERVED_ATTRIBUTE },
-          ExpressionAttributeValues: { ':minus': -reservation.costNanos },
-        }),
-      );
-    } catch (error) {
-      // Already gone (regenerated meanwhile): it expires and is charged like an unsettled call.
-      if (!isConditionalFailure(error)) throw error;
-    }
+    const rsv = reservationAttribute(reservation.id);
+    const released = new Update().remove(rsv).add(KEY_COUNTERS.spend, -reservation.costNanos).add(RESERVED_ATTRIBUTE, -reservation.costNanos);
+    // If it is already gone (regenerated meanwhile), it expires and is charged like an unsettled call.
+    await this.items.update(keyItemKey(token), released, { condition: exists(rsv) });
   }
 
   /** The key's budget as stored now (strongly consistent); undefined if the key is gone or superseded. */
@@ -185,29 +191,17 @@ export class Budgets {
   async sweep(token: string, expired: ReadonlyArray<readonly [string, ReservationEntry]>): Promise<number> {
     let charged = 0;
     for (const [id, entry] of expired) {
+      const rsv = reservationAttribute(id);
+      // spend_nanos already holds the reservation: it stays, as the charge.
+      const charge = new Update()
+        .remove(rsv)
+        .add(RESERVED_ATTRIBUTE, -entry.c)
+        .add(KEY_COUNTERS.lifetimeSpend, entry.c)
+        .add(KEY_COUNTERS.requests, 1)
+        .add(KEY_COUNTERS.unsettled, 1);
+      const stillHeld = and(equals([rsv, 'x'], entry.x), equals([rsv, 'c'], entry.c));
       try {
-        await withRetry(
-          () =>
-            this.deps.doc.send(
-              new UpdateCommand({
-                TableName: this.deps.table,
-                Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-                // spend_nanos already holds the reservation: it stays, as the charge.
-                UpdateExpression: 'REMOVE #rsv ADD #reserved :minus, #lifetime :cost, #requests :one, #unsettled :one',
-                ConditionExpression: '#rsv.x = :expiry AND #rsv.c = :cost',
-                ExpressionAttributeNames: {
-                  '#rsv': reservationAttribute(id),
-                  '#reserved': RESERVED_ATTRIBUTE,
-                  '#lifetime': KEY_COUNTERS.lifetimeSpend,
-                  '#requests': KEY_COUNTERS.requests,
-                  '#unsettled': KEY_COUNTERS.unsettled,
-                },
-                ExpressionAttributeValues: { ':minus': -entry.c, ':cost': entry.c, ':one': 1, ':expiry': entry.x },
-              }),
-            ),
-          DEFAULT_RETRY,
-          realSleep,
-        );
+        await withRetry(async () => expectApplied(await this.items.update(keyItemKey(token), charge, { condition: stillHeld })), DEFAULT_RETRY, realSleep);
       } catch (error) {
         if (isConditionalFailure(error)) continue; // settled or swept meanwhile
         throw error;
@@ -223,43 +217,21 @@ export class Budgets {
     // spend_nanos + c ≤ max ⇔ spend_nanos ≤ max − c (DynamoDB conditions cannot add).
     const limit = view.maxBudgetNanos! - reservation.costNanos;
     if (limit < 0) throw budgetExceeded(view, this.deps.clock(), reservation.costNanos);
-    const names: Record<string, string> = { '#rsv': reservationAttribute(reservation.id), '#spend': KEY_COUNTERS.spend, '#reserved': RESERVED_ATTRIBUTE };
-    const values: Record<string, unknown> = { ':entry': entry, ':c': reservation.costNanos, ':limit': limit, ':max': view.maxBudgetUsd };
-    const conditions = [
-      'attribute_exists(pk)',
-      'attribute_not_exists(superseded_by)',
-      'max_budget = :max',
-      '(attribute_not_exists(#spend) OR #spend <= :limit)',
-    ];
-    if (view.budgetResetAt !== undefined) {
-      conditions.push('budget_reset_at = :resetAt');
-      values[':resetAt'] = view.budgetResetAt;
-    } else {
-      conditions.push('attribute_not_exists(budget_reset_at)');
-    }
-    try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-          UpdateExpression: 'SET #rsv = :entry ADD #spend :c, #reserved :c',
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalFailure(error)) return false;
-      throw error;
-    }
+    const reserving = new Update()
+      .set(reservationAttribute(reservation.id), entry)
+      .add(KEY_COUNTERS.spend, reservation.costNanos)
+      .add(RESERVED_ATTRIBUTE, reservation.costNanos);
+    const condition = and(
+      liveKey,
+      equals('max_budget', view.maxBudgetUsd),
+      or(notExists(KEY_COUNTERS.spend), atMost(KEY_COUNTERS.spend, limit)),
+      view.budgetResetAt !== undefined ? equals('budget_reset_at', view.budgetResetAt) : notExists('budget_reset_at'),
+    );
+    return (await this.items.update(keyItemKey(token), reserving, { condition })).status === 'applied';
   }
 
   private async readStored(token: string): Promise<StoredBudget | undefined> {
-    const result = await this.deps.doc.send(
-      new GetCommand({ TableName: this.deps.table, Key: { pk: keyPartition(token), sk: KEY_SORT_KEY }, ConsistentRead: true }),
-    );
-    const item = result.Item;
+    const item = await this.items.get(keyItemKey(token));
     if (!item || item.superseded_by !== undefined) return undefined;
     const now = this.deps.clock();
     const raw = typeof item[KEY_COUNTERS.spend] === 'number' ? (item[KEY_COUNTERS.spend] as number) : 0;
@@ -279,22 +251,15 @@ export class Budgets {
     const duration = seen.budgetDuration ? parseDuration(seen.budgetDuration) : undefined;
     if (!duration || !seen.budgetResetAt) return false;
     const next = new Date(nextResetAt(Date.parse(seen.budgetResetAt), duration, now)).toISOString();
+    const resetting = new Update()
+      // Reservations in flight stay counted: spend_nanos keeps exactly them.
+      .set(KEY_COUNTERS.spend, ifNotExists(RESERVED_ATTRIBUTE, 0))
+      .set('budget_reset_at', next)
+      .set('last_budget_reset_at', new Date(now).toISOString());
     try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-          // Reservations in flight stay counted: spend_nanos keeps exactly them.
-          UpdateExpression: 'SET #spend = if_not_exists(#reserved, :zero), budget_reset_at = :next, last_budget_reset_at = :now',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(superseded_by) AND budget_reset_at = :seen',
-          ExpressionAttributeNames: { '#spend': KEY_COUNTERS.spend, '#reserved': RESERVED_ATTRIBUTE },
-          ExpressionAttributeValues: { ':zero': 0, ':next': next, ':seen': seen.budgetResetAt, ':now': new Date(now).toISOString() },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalFailure(error)) return false; // someone else reset it first (or the key changed)
-      throw error;
+      const written = await this.items.update(keyItemKey(token), resetting, { condition: and(liveKey, equals('budget_reset_at', seen.budgetResetAt)) });
+      // Not applied: someone else reset it first (or the key changed).
+      return written.status === 'applied';
     } finally {
       this.deps.onReset?.(token);
     }

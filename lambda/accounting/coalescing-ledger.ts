@@ -226,7 +226,12 @@ export class CoalescingLedger {
   private logReplays(batchId: string, entries: readonly LedgerEntry[], parts: readonly LedgerPart[], error: unknown): void {
     for (const entry of entries) {
       const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts };
-      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describe(error), ...(entries.length > 1 ? { coalescedIn: batchId } : {}), replay });
+      this.deps.log('error', 'ledger-write-failed', {
+        requestId: entry.callId,
+        error: describe(error),
+        ...(entries.length > 1 ? { coalescedIn: batchId } : {}),
+        replay,
+      });
     }
   }
 }

@@ -32,9 +32,8 @@
  * SDK retries carry the same risk; errors that say the write was not applied (throttling,
  * validation, failed conditions) never double-count.
  */
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isConditionalFailure } from '../keys/store.js';
-import { KEY_SORT_KEY } from '../store/schema.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ItemTable, Update, and, contains, exists, keyItemKey, liveKey, not, notExists, type Condition, type ItemKey } from '../store/items.js';
 import type { LogFn } from '../observability/log.js';
 import {
   KEY_COUNTERS,
@@ -132,12 +131,6 @@ export interface LedgerDeps {
 }
 
 const MAX_SUCCESSOR_HOPS = 3;
-const KEY_CONDITION = 'attribute_exists(pk) AND attribute_not_exists(superseded_by)';
-
-interface ItemKey {
-  readonly pk: string;
-  readonly sk: string;
-}
 
 /** The successor of a regenerated key is written just after the old one is marked: worth retrying. */
 class SuccessorPending extends Error {
@@ -150,10 +143,12 @@ class SuccessorPending extends Error {
 export class Ledger {
   private readonly retry: RetryPolicy;
   private readonly sleep: Sleep;
+  private readonly items: ItemTable;
 
   constructor(private readonly deps: LedgerDeps) {
     this.retry = deps.retry ?? DEFAULT_RETRY;
     this.sleep = deps.sleep ?? realSleep;
+    this.items = new ItemTable(deps.doc, deps.table);
   }
 
   get table(): string {
@@ -201,25 +196,20 @@ export class Ledger {
   private async replayPart(part: LedgerPart, entry: LedgerEntry): Promise<PartOutcome> {
     const replayId = `${entry.callId}#${part}`;
     const marker: ItemKey = { pk: keyPartition(entry.token), sk: replayMarkerSortKey(entry.callId, part) };
-    const found = await this.deps.doc.send(new GetCommand({ TableName: this.deps.table, Key: marker, ConsistentRead: true }));
-    if (found.Item) {
-      const target = found.Item.applied_to as ItemKey | undefined;
+    const found = await this.items.get(marker);
+    if (found) {
+      const target = found.applied_to as ItemKey | undefined;
       if (target) await this.clearReplaying(target, replayId);
       return 'already-applied';
     }
     const { outcome, target } = await this.applyPart(part, entry, replayId);
     if (outcome === 'key-missing') return outcome;
-    await this.deps.doc.send(
-      new PutCommand({
-        TableName: this.deps.table,
-        Item: {
-          ...marker,
-          applied_to: target,
-          applied_at: new Date(this.deps.clock()).toISOString(),
-          ttl: Math.floor(this.deps.clock() / 1000) + REPLAY_MARKER_TTL_DAYS * 86_400,
-        },
-      }),
-    );
+    await this.items.put({
+      ...marker,
+      applied_to: target,
+      applied_at: new Date(this.deps.clock()).toISOString(),
+      ttl: Math.floor(this.deps.clock() / 1000) + REPLAY_MARKER_TTL_DAYS * 86_400,
+    });
     await this.clearReplaying(target, replayId);
     return outcome;
   }
@@ -235,34 +225,13 @@ export class Ledger {
     // (the call outlived RESERVATION_TTL_MS), as a correction of that charge.
     let variant: KeyVariant = reserved > 0 ? 'swap' : 'plain';
     for (let hop = 0; hop <= MAX_SUCCESSOR_HOPS + 1; hop++) {
-      const target: ItemKey = { pk: keyPartition(token), sk: KEY_SORT_KEY };
-      const update = keyUpdate(entry, variant, replayId);
-      try {
-        await this.deps.doc.send(
-          new UpdateCommand({
-            TableName: this.deps.table,
-            Key: target,
-            UpdateExpression: update.expression,
-            ConditionExpression: [KEY_CONDITION, update.condition, replayId ? 'NOT contains(#replaying, :replayId)' : undefined].filter(Boolean).join(' AND '),
-            ExpressionAttributeNames: update.names,
-            ExpressionAttributeValues: update.values,
-          }),
-        );
+      const target = keyItemKey(token);
+      const { update, condition } = keyUpdate(entry, variant, replayId);
+      if ((await this.items.update(target, update, { condition })).status === 'applied') {
         if (variant === 'correction') await this.correctUnsettledUsage(entry);
         return { outcome: 'applied', target };
-      } catch (error) {
-        if (!isConditionalFailure(error)) throw error;
       }
-      const current = await this.deps.doc.send(
-        new GetCommand({
-          TableName: this.deps.table,
-          Key: target,
-          ConsistentRead: true,
-          ProjectionExpression: 'pk, superseded_by, #replaying, #rsv',
-          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE, '#rsv': reservationAttribute(entry.callId) },
-        }),
-      );
-      const item = current.Item;
+      const item = await this.items.get(target, { projection: ['pk', 'superseded_by', REPLAYING_ATTRIBUTE, reservationAttribute(entry.callId)] });
       if (!item) {
         if (token === entry.token) return { outcome: 'key-missing', target };
         throw new SuccessorPending(token);
@@ -292,49 +261,36 @@ export class Ledger {
    */
   private async correctUnsettledUsage(entry: LedgerEntry): Promise<void> {
     const reserved = entry.reservedNanos ?? 0;
-    await this.deps.doc.send(
-      new UpdateCommand({
-        TableName: this.deps.table,
-        Key: { pk: keyPartition(entry.token), sk: usageSortKey(entry.reservationDay ?? entry.day, entry.model) },
-        UpdateExpression: 'ADD #cost :minus, #requests :minusOne, #unsettled :minusOne',
-        ExpressionAttributeNames: { '#cost': USAGE_COUNTERS.cost, '#requests': USAGE_COUNTERS.requests, '#unsettled': USAGE_COUNTERS.unsettled },
-        ExpressionAttributeValues: { ':minus': -reserved, ':minusOne': -1 },
-      }),
-    ).catch((error: unknown) => this.deps.log('warn', 'unsettled-usage-correction-failed', { requestId: entry.callId, error: describe(error) }));
+    const charged = adds(
+      [
+        [USAGE_COUNTERS.cost, -reserved],
+        [USAGE_COUNTERS.requests, -1],
+        [USAGE_COUNTERS.unsettled, -1],
+      ],
+      undefined,
+    );
+    await this.items
+      .update(usageKey(entry.token, entry.reservationDay ?? entry.day, entry.model), charged)
+      .catch((error: unknown) => this.deps.log('warn', 'unsettled-usage-correction-failed', { requestId: entry.callId, error: describe(error) }));
   }
 
   /** Books a swept (never settled) reservation in its usage item: charged at the reserved cost. */
   async recordUnsettled(token: string, callId: string, reservation: ReservationEntry): Promise<void> {
-    const update = adds(
-      [
-        [USAGE_COUNTERS.requests, 1],
-        [USAGE_COUNTERS.unsettled, 1],
-        [USAGE_COUNTERS.cost, reservation.c],
-      ],
-      undefined,
-    );
     const day = reservation.d || new Date(this.deps.clock()).toISOString().slice(0, 10);
-    update.names['#day'] = 'day';
-    update.names['#model'] = 'model';
-    update.names['#ttl'] = 'ttl';
-    update.values[':day'] = day;
-    update.values[':model'] = reservation.m;
-    update.values[':ttl'] = usageTtl(day);
+    const update = labelled(
+      adds(
+        [
+          [USAGE_COUNTERS.requests, 1],
+          [USAGE_COUNTERS.unsettled, 1],
+          [USAGE_COUNTERS.cost, reservation.c],
+        ],
+        undefined,
+      ),
+      day,
+      reservation.m,
+    );
     try {
-      await withRetry(
-        () =>
-          this.deps.doc.send(
-            new UpdateCommand({
-              TableName: this.deps.table,
-              Key: { pk: keyPartition(token), sk: usageSortKey(day, reservation.m) },
-              UpdateExpression: `${update.expression} SET #day = :day, #model = :model, #ttl = :ttl`,
-              ExpressionAttributeNames: update.names,
-              ExpressionAttributeValues: update.values,
-            }),
-          ),
-        this.retry,
-        this.sleep,
-      );
+      await withRetry(() => this.items.update(usageKey(token, day, reservation.m), update), this.retry, this.sleep);
     } catch (error) {
       // The key item has the charge; only the per-day report misses it.
       this.deps.log('error', 'unsettled-usage-write-failed', { requestId: callId, error: describe(error) });
@@ -342,66 +298,37 @@ export class Ledger {
   }
 
   private async applyUsage(entry: LedgerEntry, replayId?: string): Promise<{ outcome: PartOutcome; target: ItemKey }> {
-    const target: ItemKey = { pk: keyPartition(entry.token), sk: usageSortKey(entry.day, entry.model) };
-    const update = usageUpdate(entry, replayId);
-    try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: target,
-          UpdateExpression: update.expression,
-          ...(replayId ? { ConditionExpression: 'NOT contains(#replaying, :replayId)' } : {}),
-          ExpressionAttributeNames: update.names,
-          ExpressionAttributeValues: update.values,
-        }),
-      );
-      return { outcome: 'applied', target };
-    } catch (error) {
-      if (!replayId || !isConditionalFailure(error)) throw error;
-    }
-    return { outcome: 'already-applied', target };
+    const target = usageKey(entry.token, entry.day, entry.model);
+    const written = await this.items.update(target, usageUpdate(entry, replayId), { condition: notReplayed(replayId) });
+    return { outcome: written.status === 'applied' ? 'applied' : 'already-applied', target };
   }
 
   /** Step 4 of a replay; never creates an item (the key may have been deleted since). */
   private async clearReplaying(target: ItemKey, replayId: string): Promise<void> {
-    try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: target,
-          UpdateExpression: 'DELETE #replaying :ids',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#replaying': REPLAYING_ATTRIBUTE },
-          ExpressionAttributeValues: { ':ids': new Set([replayId]) },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw error;
-    }
+    await this.items.update(target, new Update().delete(REPLAYING_ATTRIBUTE, new Set([replayId])), { condition: exists('pk') });
   }
 }
 
-interface UpdateParts {
-  expression: string;
-  names: Record<string, string>;
-  values: Record<string, unknown>;
+function usageKey(token: string, day: string, model: string): ItemKey {
+  return { pk: keyPartition(token), sk: usageSortKey(day, model) };
 }
 
-function adds(counters: ReadonlyArray<readonly [string, number]>, replayId: string | undefined): UpdateParts {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const terms = counters.map(([attribute, value], index) => {
-    names[`#c${index}`] = attribute;
-    values[`:c${index}`] = value;
-    return `#c${index} :c${index}`;
-  });
-  if (replayId) {
-    names['#replaying'] = REPLAYING_ATTRIBUTE;
-    values[':replayId'] = replayId;
-    values[':replayIds'] = new Set([replayId]);
-    terms.push('#replaying :replayIds');
-  }
-  return { expression: `ADD ${terms.join(', ')}`, names, values };
+/** ADDs the counters; a replay also adds its id to ledger_replaying (see the module comment). */
+function adds(counters: ReadonlyArray<readonly [string, number]>, replayId: string | undefined): Update {
+  const update = new Update();
+  for (const [attribute, value] of counters) update.add(attribute, value);
+  if (replayId) update.add(REPLAYING_ATTRIBUTE, new Set([replayId]));
+  return update;
+}
+
+/** A replay applies only while its id is not in ledger_replaying: one write both applies and remembers. */
+function notReplayed(replayId: string | undefined): Condition | undefined {
+  return replayId ? not(contains(REPLAYING_ATTRIBUTE, replayId)) : undefined;
+}
+
+/** A usage item carries its day and model as attributes too, and expires after USAGE_TTL_DAYS. */
+function labelled(update: Update, day: string, model: string): Update {
+  return update.set('day', day).set('model', model).set('ttl', usageTtl(day));
 }
 
 type KeyVariant = 'plain' | 'swap' | 'correction';
@@ -414,7 +341,7 @@ type KeyVariant = 'plain' | 'swap' | 'correction';
  *             it, one unsettled request): ADD cost − reserved to both spends, no request, −1
  *             unsettled.
  */
-function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): UpdateParts & { condition?: string } {
+function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): { update: Update; condition: Condition } {
   const t = entry.tokens;
   const reserved = variant === 'plain' ? 0 : (entry.reservedNanos ?? 0);
   const counters: Array<readonly [string, number]> = [
@@ -431,23 +358,17 @@ function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): 
   if (estimated > 0) counters.push([KEY_COUNTERS.estimated, estimated]);
   if (variant === 'swap') counters.push([RESERVED_ATTRIBUTE, -reserved]);
   if (variant === 'correction') counters.push([KEY_COUNTERS.unsettled, -1]);
-  const parts: UpdateParts & { condition?: string } = adds(counters, replayId);
-  if (variant !== 'plain') {
-    parts.names['#rsv'] = reservationAttribute(entry.callId);
-    if (variant === 'swap') {
-      parts.expression += ' REMOVE #rsv';
-      parts.condition = 'attribute_exists(#rsv)';
-    } else {
-      parts.condition = 'attribute_not_exists(#rsv)';
-    }
-  }
-  return parts;
+  const update = adds(counters, replayId);
+  const reservation = reservationAttribute(entry.callId);
+  if (variant === 'swap') update.remove(reservation);
+  const held = variant === 'swap' ? exists(reservation) : variant === 'correction' ? notExists(reservation) : undefined;
+  return { update, condition: and(liveKey, held, notReplayed(replayId)) };
 }
 
-function usageUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
+function usageUpdate(entry: LedgerEntry, replayId?: string): Update {
   const t = entry.tokens;
   const estimated = entry.calls?.estimated ?? (entry.estimated ? 1 : 0);
-  const parts = adds(
+  const counters = adds(
     [
       [USAGE_COUNTERS.input, t.input],
       [USAGE_COUNTERS.output, t.output],
@@ -462,14 +383,7 @@ function usageUpdate(entry: LedgerEntry, replayId?: string): UpdateParts {
     ],
     replayId,
   );
-  parts.names['#day'] = 'day';
-  parts.names['#model'] = 'model';
-  parts.names['#ttl'] = 'ttl';
-  parts.values[':day'] = entry.day;
-  parts.values[':model'] = entry.model;
-  parts.values[':ttl'] = usageTtl(entry.day);
-  parts.expression += ' SET #day = :day, #model = :model, #ttl = :ttl';
-  return parts;
+  return labelled(counters, entry.day, entry.model);
 }
 
 function hasMember(set: unknown, value: string): boolean {
@@ -549,7 +463,9 @@ export function parseReplayRecord(value: Record<string, unknown>): ReplayRecord 
     unpriced: value.unpriced as boolean,
     failed: value.failed as boolean,
     ...(value.reservedNanos !== undefined ? { reservedNanos: count(value.reservedNanos, 'reservedNanos') } : {}),
-    ...(value.reservationDay !== undefined ? { reservationDay: DAY_PATTERN.test(text(value.reservationDay, 'reservationDay')) ? (value.reservationDay as string) : fail('reservationDay') } : {}),
+    ...(value.reservationDay !== undefined
+      ? { reservationDay: DAY_PATTERN.test(text(value.reservationDay, 'reservationDay')) ? (value.reservationDay as string) : fail('reservationDay') }
+      : {}),
     ...(value.estimated === true ? { estimated: true } : {}),
     parts: [...new Set(parts as LedgerPart[])],
   };

@@ -33,9 +33,24 @@
  *
  * Keys without these limits never reach this module: no read, no write.
  */
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RelayError } from '../http/errors.js';
-import { isConditionalFailure } from '../keys/store.js';
+import {
+  ItemTable,
+  Update,
+  and,
+  atMost,
+  below,
+  equals,
+  exists,
+  expectApplied,
+  notExists,
+  or,
+  sizeBelow,
+  type Condition,
+  type ItemKey,
+  type WriteResult,
+} from '../store/items.js';
 import type { KeyRecord } from '../keys/types.js';
 import { modelAllowed, normalizeModelId } from '../models/ids.js';
 import type { LogFn } from '../observability/log.js';
@@ -101,7 +116,11 @@ export interface WindowCounts {
 }
 
 export class RateWindows {
-  constructor(private readonly deps: LimitDeps) {}
+  private readonly items: ItemTable;
+
+  constructor(private readonly deps: LimitDeps) {
+    this.items = new ItemTable(deps.doc, deps.table);
+  }
 
   /** Counts the call in each scope's window, or refuses with 429 ThrottlingException (nothing stays counted then). */
   async admit(token: string, scopes: readonly RateScope[], reserveTokens = 0): Promise<RateTicket> {
@@ -114,29 +133,11 @@ export class RateWindows {
         if (scope.rpm === 0 || scope.tpm === 0) throw throttled(scope, now, scope.rpm === 0 ? 'rpm' : 'tpm', 0);
         if (scope.tpm !== undefined && reserve > scope.tpm) throw tooBigForTpm(scope, reserve);
         const reserving = scope.tpm !== undefined && reserve > 0;
-        try {
-          await this.deps.doc.send(
-            new UpdateCommand({
-              TableName: this.deps.table,
-              Key: { pk: keyPartition(token), sk: windowSortKey(window, scope.scope) },
-              UpdateExpression: reserving ? 'ADD #requests :one, #tokens :reserve SET #ttl = :ttl' : 'ADD #requests :one SET #ttl = :ttl',
-              ConditionExpression: windowCondition(scope, reserving),
-              ExpressionAttributeNames: {
-                '#requests': 'requests',
-                '#ttl': 'ttl',
-                ...(scope.tpm !== undefined ? { '#tokens': 'tokens' } : {}),
-              },
-              ExpressionAttributeValues: {
-                ':one': 1,
-                ':ttl': windowTtl(window),
-                ...(scope.rpm !== undefined ? { ':rpm': scope.rpm } : {}),
-                ...(scope.tpm !== undefined ? { ':tpm': reserving ? scope.tpm - reserve : scope.tpm } : {}),
-                ...(reserving ? { ':reserve': reserve } : {}),
-              },
-            }),
-          );
-        } catch (error) {
-          if (!isConditionalFailure(error)) throw error;
+        const counted = new Update().add('requests', 1);
+        if (reserving) counted.add('tokens', reserve);
+        counted.set('ttl', windowTtl(window));
+        const written = await this.items.update(windowKey(token, window, scope.scope), counted, { condition: windowCondition(scope, reserve) });
+        if (written.status === 'condition-failed') {
           const counts = await this.read(token, window, scope.scope);
           const which = scope.tpm === undefined || (scope.rpm !== undefined && counts.requests >= scope.rpm) ? 'rpm' : 'tpm';
           throw throttled(scope, now, which, which === 'rpm' ? counts.requests : counts.tokens);
@@ -153,20 +154,16 @@ export class RateWindows {
   /** Gives back the requests a ticket counted (the call was refused by a later check). */
   async refund(token: string, ticket: RateTicket): Promise<void> {
     await Promise.all(
-      ticket.scopes.map((scope) => {
+      ticket.scopes.map(async (scope) => {
         const reserved = scope.tpm !== undefined ? (ticket.reservedTokens ?? 0) : 0;
-        return this.deps.doc
-          .send(
-            new UpdateCommand({
-              TableName: this.deps.table,
-              Key: { pk: keyPartition(token), sk: windowSortKey(ticket.window, scope.scope) },
-              UpdateExpression: reserved > 0 ? 'ADD #requests :minus, #tokens :unreserve' : 'ADD #requests :minus',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeNames: { '#requests': 'requests', ...(reserved > 0 ? { '#tokens': 'tokens' } : {}) },
-              ExpressionAttributeValues: { ':minus': -1, ...(reserved > 0 ? { ':unreserve': -reserved } : {}) },
-            }),
-          )
-          .catch((error: unknown) => this.deps.log?.('warn', 'rate-limit refund failed', { error: (error as Error).name }));
+        const given = new Update().add('requests', -1);
+        if (reserved > 0) given.add('tokens', -reserved);
+        try {
+          // Never recreates a window item that is gone.
+          expectApplied(await this.items.update(windowKey(token, ticket.window, scope.scope), given, { condition: exists('pk') }));
+        } catch (error) {
+          this.deps.log?.('warn', 'rate-limit refund failed', { error: (error as Error).name });
+        }
       }),
     );
   }
@@ -181,34 +178,27 @@ export class RateWindows {
     if (counted.length === 0 || delta === 0) return;
     await Promise.all(
       counted.map((scope) =>
-        this.deps.doc.send(
-          new UpdateCommand({
-            TableName: this.deps.table,
-            Key: { pk: keyPartition(token), sk: windowSortKey(ticket.window, scope.scope) },
-            UpdateExpression: 'ADD #tokens :n SET #ttl = :ttl',
-            ExpressionAttributeNames: { '#tokens': 'tokens', '#ttl': 'ttl' },
-            ExpressionAttributeValues: { ':n': delta, ':ttl': windowTtl(ticket.window) },
-          }),
-        ),
+        this.items.update(windowKey(token, ticket.window, scope.scope), new Update().add('tokens', delta).set('ttl', windowTtl(ticket.window))),
       ),
     );
   }
 
   async read(token: string, window: number, scope?: string): Promise<WindowCounts> {
-    const result = await this.deps.doc.send(
-      new GetCommand({ TableName: this.deps.table, Key: { pk: keyPartition(token), sk: windowSortKey(window, scope) }, ConsistentRead: true }),
-    );
-    const item = result.Item ?? {};
+    const item = (await this.items.get(windowKey(token, window, scope))) ?? {};
     return { requests: numberOr0(item.requests), tokens: numberOr0(item.tokens) };
   }
 }
 
-/** With a reservation, `:tpm` is tpm_limit − reserved and the test is ≤ (tokens + reserved ≤ tpm_limit). */
-function windowCondition(scope: RateScope, reserving = false): string {
-  const terms: string[] = [];
-  if (scope.rpm !== undefined) terms.push('(attribute_not_exists(#requests) OR #requests < :rpm)');
-  if (scope.tpm !== undefined) terms.push(`(attribute_not_exists(#tokens) OR #tokens ${reserving ? '<=' : '<'} :tpm)`);
-  return terms.join(' AND ');
+/** With a reservation r the token test is tokens ≤ tpm_limit − r (tokens + r ≤ tpm_limit: conditions cannot add). */
+function windowCondition(scope: RateScope, reserve: number): Condition {
+  return and(
+    scope.rpm !== undefined ? or(notExists('requests'), below('requests', scope.rpm)) : undefined,
+    scope.tpm !== undefined ? or(notExists('tokens'), reserve > 0 ? atMost('tokens', scope.tpm - reserve) : below('tokens', scope.tpm)) : undefined,
+  );
+}
+
+function windowKey(token: string, window: number, scope?: string): ItemKey {
+  return { pk: keyPartition(token), sk: windowSortKey(window, scope) };
 }
 
 function tooBigForTpm(scope: RateScope, reserve: number): RelayError {
@@ -252,35 +242,30 @@ const MAX_SWEEP = 50;
 export class Leases {
   readonly ttlMs: number;
   private readonly renewEveryMs: number;
+  private readonly items: ItemTable;
 
   constructor(
     private readonly deps: LimitDeps,
     options: LeaseOptions = {},
   ) {
+    this.items = new ItemTable(deps.doc, deps.table);
     this.ttlMs = options.ttlMs ?? 90_000;
     this.renewEveryMs = options.renewEveryMs ?? Math.max(1_000, Math.floor(this.ttlMs / 3));
   }
 
   /** Takes one of the key's `max` slots, or refuses with 429 ThrottlingException. */
   async acquire(token: string, max: number, leaseId: string): Promise<Lease> {
-    const key = { pk: keyPartition(token), sk: LEASES_SORT_KEY };
+    const key = leasesKey(token);
     for (let round = 0; round < MAX_ACQUIRE_ROUNDS && max > 0; round++) {
+      let written: WriteResult | undefined;
       try {
-        await this.deps.doc.send(
-          new UpdateCommand({
-            TableName: this.deps.table,
-            Key: key,
-            UpdateExpression: 'SET leases.#id = :expiry',
-            ConditionExpression: 'attribute_exists(leases) AND size(leases) < :max',
-            ExpressionAttributeNames: { '#id': leaseId },
-            ExpressionAttributeValues: { ':expiry': this.deps.clock() + this.ttlMs, ':max': max },
-          }),
-        );
-        return this.held(key, leaseId);
+        const taking = new Update().set(['leases', leaseId], this.deps.clock() + this.ttlMs);
+        written = await this.items.update(key, taking, { condition: and(exists('leases'), sizeBelow('leases', max)) });
       } catch (error) {
         // ValidationException: the item or its map does not exist yet (a key's first lease).
-        if (!isConditionalFailure(error) && (error as { name?: string }).name !== 'ValidationException') throw error;
+        if ((error as { name?: string }).name !== 'ValidationException') throw error;
       }
+      if (written?.status === 'applied') return this.held(key, leaseId);
       const leases = await this.readLeases(token);
       if (leases === undefined) {
         await this.createItem(key);
@@ -305,10 +290,7 @@ export class Leases {
 
   /** Leases alive now: lease id → expiry (ms). Undefined when the key never had one. */
   async readLeases(token: string): Promise<Record<string, number> | undefined> {
-    const result = await this.deps.doc.send(
-      new GetCommand({ TableName: this.deps.table, Key: { pk: keyPartition(token), sk: LEASES_SORT_KEY }, ConsistentRead: true }),
-    );
-    const leases = result.Item?.leases;
+    const leases = (await this.items.get(leasesKey(token)))?.leases;
     if (typeof leases !== 'object' || leases === null) return undefined;
     return Object.fromEntries(Object.entries(leases as Record<string, unknown>).map(([id, expiry]) => [id, numberOr0(expiry)]));
   }
@@ -318,73 +300,26 @@ export class Leases {
     return Object.values((await this.readLeases(token)) ?? {}).filter((expiry) => expiry > now).length;
   }
 
-  private async createItem(key: { pk: string; sk: string }): Promise<void> {
-    try {
-      await this.deps.doc.send(
-        new PutCommand({ TableName: this.deps.table, Item: { ...key, leases: {} }, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw error;
-      // The item exists but lost its map (e.g. edited by hand): give it one back.
-      await this.deps.doc
-        .send(
-          new UpdateCommand({
-            TableName: this.deps.table,
-            Key: key,
-            UpdateExpression: 'SET leases = :empty',
-            ConditionExpression: 'attribute_not_exists(leases)',
-            ExpressionAttributeValues: { ':empty': {} },
-          }),
-        )
-        .catch((inner: unknown) => {
-          if (!isConditionalFailure(inner)) throw inner;
-        });
-    }
+  private async createItem(key: ItemKey): Promise<void> {
+    if ((await this.items.putIfAbsent({ ...key, leases: {} })).status === 'applied') return;
+    // The item exists but lost its map (e.g. edited by hand): give it one back.
+    await this.items.update(key, new Update().set('leases', {}), { condition: notExists('leases') });
   }
 
   /** Removes expired leases, each only if it was not renewed since we read it. */
-  private async sweep(key: { pk: string; sk: string }, expired: ReadonlyArray<readonly [string, number]>): Promise<void> {
-    const names: Record<string, string> = {};
-    const values: Record<string, number> = {};
-    const removes: string[] = [];
-    const conditions: string[] = [];
-    expired.forEach(([id, expiry], index) => {
-      names[`#l${index}`] = id;
-      values[`:e${index}`] = expiry;
-      removes.push(`leases.#l${index}`);
-      conditions.push(`leases.#l${index} = :e${index}`);
-    });
-    try {
-      await this.deps.doc.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: key,
-          UpdateExpression: `REMOVE ${removes.join(', ')}`,
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (error) {
-      // Another environment swept or renewed one of them first: the next round reads again.
-      if (!isConditionalFailure(error)) throw error;
-    }
+  private async sweep(key: ItemKey, expired: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    const swept = new Update();
+    for (const [id] of expired) swept.remove(['leases', id]);
+    // If another environment swept or renewed one of them first, nothing is removed: the next round reads again.
+    await this.items.update(key, swept, { condition: and(...expired.map(([id, expiry]) => equals(['leases', id], expiry))) });
   }
 
-  private held(key: { pk: string; sk: string }, leaseId: string): Lease {
+  private held(key: ItemKey, leaseId: string): Lease {
     let released: Promise<void> | undefined;
     const renew = async () => {
       try {
-        await this.deps.doc.send(
-          new UpdateCommand({
-            TableName: this.deps.table,
-            Key: key,
-            UpdateExpression: 'SET leases.#id = :expiry',
-            ConditionExpression: 'attribute_exists(leases.#id)',
-            ExpressionAttributeNames: { '#id': leaseId },
-            ExpressionAttributeValues: { ':expiry': this.deps.clock() + this.ttlMs },
-          }),
-        );
+        const renewing = new Update().set(['leases', leaseId], this.deps.clock() + this.ttlMs);
+        expectApplied(await this.items.update(key, renewing, { condition: exists(['leases', leaseId]) }));
       } catch (error) {
         // Swept after a stall longer than the TTL: the call goes on, but no longer holds a slot.
         this.deps.log?.('warn', 'lease renewal failed', { error: (error as Error).name });
@@ -399,15 +334,7 @@ export class Leases {
         (released ??= (async () => {
           clearInterval(timer);
           try {
-            await this.deps.doc.send(
-              new UpdateCommand({
-                TableName: this.deps.table,
-                Key: key,
-                UpdateExpression: 'REMOVE leases.#id',
-                ConditionExpression: 'attribute_exists(pk)',
-                ExpressionAttributeNames: { '#id': leaseId },
-              }),
-            );
+            expectApplied(await this.items.update(key, new Update().remove(['leases', leaseId]), { condition: exists('pk') }));
           } catch (error) {
             // It expires by itself within the TTL; nothing else to do.
             this.deps.log?.('warn', 'lease release failed', { error: (error as Error).name });
@@ -415,6 +342,10 @@ export class Leases {
         })()),
     };
   }
+}
+
+function leasesKey(token: string): ItemKey {
+  return { pk: keyPartition(token), sk: LEASES_SORT_KEY };
 }
 
 function numberOr0(value: unknown): number {

@@ -7,13 +7,13 @@
  * regenerated from (their usage items stay where they were written).
  */
 import type { Budgets } from './budget.js';
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AdminRoute } from '../keys/admin.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KeyApiError, invalidField, keyNotFound } from '../keys/errors.js';
 import type { KeyStore } from '../keys/store.js';
 import { shortToken } from '../keys/store.js';
 import type { JsonObject, KeyRecord } from '../keys/types.js';
 import { parseKeyIdentifier } from '../keys/validate.js';
+import { ItemTable } from '../store/items.js';
 import { effectiveView, viewOf } from './budget.js';
 import {
   KEY_COUNTERS,
@@ -89,7 +89,11 @@ function validDay(value: string, field: string): string {
 }
 
 export class UsageReports {
-  constructor(private readonly deps: ReportDeps) {}
+  private readonly items: ItemTable;
+
+  constructor(private readonly deps: ReportDeps) {
+    this.items = new ItemTable(deps.doc, deps.table);
+  }
 
   /** The report for a key named by secret, token, alias or "master". 404 if no such key and no usage. */
   async usageFor(identifier: { key?: string | null; alias?: string | null }, range: { start?: string | null; end?: string | null }): Promise<JsonObject> {
@@ -123,45 +127,33 @@ export class UsageReports {
   /** Usage rows of one partition, in sort-key order (day, then model). */
   async rows(token: string, start: string, end: string): Promise<UsageRow[]> {
     const rows: UsageRow[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.deps.doc.send(
-        new QueryCommand({
-          TableName: this.deps.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': keyPartition(token),
-            ':from': `${USAGE_SORT_KEY_PREFIX}${start}#`,
-            ':to': `${USAGE_SORT_KEY_PREFIX}${end}#\uffff`,
-          },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const parsed = parseUsageSortKey(String(item.sk));
-        if (!parsed) continue;
-        const model = typeof item.model === 'string' ? item.model : parsed.model;
-        const n = (name: string) => (typeof item[name] === 'number' ? (item[name] as number) : 0);
-        const spendNanos = n(USAGE_COUNTERS.cost);
-        rows.push({
-          date: parsed.day,
-          model,
-          requests: n(USAGE_COUNTERS.requests),
-          error_requests: n(USAGE_COUNTERS.errors),
-          unpriced_requests: n(USAGE_COUNTERS.unpriced),
-          estimated_requests: n(USAGE_COUNTERS.estimated),
-          unsettled_requests: n(USAGE_COUNTERS.unsettled),
-          input_tokens: n(USAGE_COUNTERS.input),
-          output_tokens: n(USAGE_COUNTERS.output),
-          cache_read_input_tokens: n(USAGE_COUNTERS.cacheRead),
-          cache_write_input_tokens: n(USAGE_COUNTERS.cacheWrite),
-          guardrail_units: n(USAGE_COUNTERS.guardrailUnits),
-          spend: spendNanos / 1e9,
-          spend_nanos: spendNanos,
-        });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const days = this.items.query({
+      partition: ['pk', keyPartition(token)],
+      sortBetween: ['sk', `${USAGE_SORT_KEY_PREFIX}${start}#`, `${USAGE_SORT_KEY_PREFIX}${end}#\uffff`],
+    });
+    for await (const item of days) {
+      const parsed = parseUsageSortKey(String(item.sk));
+      if (!parsed) continue;
+      const model = typeof item.model === 'string' ? item.model : parsed.model;
+      const n = (name: string) => (typeof item[name] === 'number' ? (item[name] as number) : 0);
+      const spendNanos = n(USAGE_COUNTERS.cost);
+      rows.push({
+        date: parsed.day,
+        model,
+        requests: n(USAGE_COUNTERS.requests),
+        error_requests: n(USAGE_COUNTERS.errors),
+        unpriced_requests: n(USAGE_COUNTERS.unpriced),
+        estimated_requests: n(USAGE_COUNTERS.estimated),
+        unsettled_requests: n(USAGE_COUNTERS.unsettled),
+        input_tokens: n(USAGE_COUNTERS.input),
+        output_tokens: n(USAGE_COUNTERS.output),
+        cache_read_input_tokens: n(USAGE_COUNTERS.cacheRead),
+        cache_write_input_tokens: n(USAGE_COUNTERS.cacheWrite),
+        guardrail_units: n(USAGE_COUNTERS.guardrailUnits),
+        spend: spendNanos / 1e9,
+        spend_nanos: spendNanos,
+      });
+    }
     return rows;
   }
 
@@ -256,30 +248,4 @@ function mergeRows(rows: UsageRow[]): UsageRow[] {
     merged.set(id, existing ? { ...addRow(existing, row), date: row.date, model: row.model } : { ...row });
   }
   return [...merged.values()].sort((a, b) => (a.date === b.date ? (a.model < b.model ? -1 : a.model > b.model ? 1 : 0) : a.date < b.date ? -1 : 1));
-}
-
-/** GET /key/usage and the enriched GET /key/info, for the admin API's extraRoutes. */
-export function accountingAdminRoutes(reports: UsageReports, store: KeyStore): AdminRoute[] {
-  return [
-    {
-      method: 'GET',
-      path: /^\/key\/usage$/,
-      handle: ({ request }) =>
-        reports.usageFor(
-          { key: request.query.get('key'), alias: request.query.get('key_alias') },
-          { start: request.query.get('start') ?? request.query.get('start_date'), end: request.query.get('end') ?? request.query.get('end_date') },
-        ),
-    },
-    {
-      method: 'GET',
-      path: /^\/key\/info$/,
-      handle: async ({ management, request }) => {
-        const token = parseKeyIdentifier(request.query.get('key') ?? undefined, 'key');
-        const record = await store.getByHash(token);
-        if (!record) throw keyNotFound('key', shortToken(token));
-        const { token: _token, ...info } = management.view(record);
-        return { key: token, info: { ...info, ...(await reports.keyInfoExtras(record)) } };
-      },
-    },
-  ];
 }

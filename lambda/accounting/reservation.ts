@@ -104,8 +104,8 @@ export function worstCase(call: CallContext, deps: WorstCaseDeps): WorstCase {
   let nanos = picosToNanos(picos);
   if (nanos * 1000n < picos) nanos += 1n;
   const multiplier = deps.tierMultiplier?.(call) ?? 1;
-  const costNanos = Math.ceil(Number(nanos) * multiplier);
-  if (!Number.isSafeInteger(costNanos)) throw new RangeError(`reservation out of range: ${costNanos} nano-USD`);
+  // An absurd max tokens (1e300) must end in a budget refusal, not an arithmetic error: clamp.
+  const costNanos = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(Number(nanos) * multiplier));
   return { inputTokens, outputTokens, statedMaxTokens: stated !== undefined, costNanos, priced: true };
 }
 

@@ -2,11 +2,11 @@
  * One record per relayed call: CloudWatch EMF metrics through Powertools Metrics and one
  * structured log line through Powertools Logger.
  *
- * The app is wrapped (withCallTelemetry) so that every call is seen, including those refused
- * before admission (401, unknown route) and those that fail mid-stream; admission and settle
- * add what they know (key alias, model, tokens, cost) with note(). The record is emitted when
- * the app returns, which is inside the Lambda invocation (the handler awaits the app, and the app
- * awaits settle), so metrics are flushed per invocation. Emission is synchronous from the first
+ * The app emits every call's CallRecord (lambda/call-record.ts) when it is done with it, including
+ * calls refused before admission (401, unknown route) and those that fail mid-stream; admission
+ * and settle note what they know in it (key alias, model, tokens, cost). That is inside the Lambda
+ * invocation (the handler awaits the app, and the app awaits settle), so metrics are flushed per
+ * invocation. Emission is synchronous from the first
  * metric to the flush: concurrent calls in one process (the local server) never mix dimensions.
  *
  * Metric contract (names in lambda/contract.ts, which lib/ alarms on): every call emits each of
@@ -29,26 +29,11 @@
  * Never logged: the key, its secret, request or response bodies.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { App } from '../app.js';
+import type { CallRecord } from '../call-record.js';
 import { LOG_MESSAGES, METRICS, METRICS_NAMESPACE, SERVICE_NAME } from '../contract.js';
-import type { ResponseSink } from '../http/sink.js';
 import { normalizeModelId } from '../models/ids.js';
 import type { LogFn } from '../observability/log.js';
-import type { CallOutcome, RelayRequest } from '../pipeline.js';
-import type { CallPrice } from '../pricing/book.js';
 import { formatUsd } from '../pricing/units.js';
-import type { LedgerTokens } from './ledger.js';
-
-export interface CallFacts {
-  readonly keyAlias?: string;
-  readonly operation?: string;
-  readonly model?: string;
-  readonly outcome?: CallOutcome;
-  readonly price?: CallPrice;
-  readonly tokens?: LedgerTokens;
-  /** Why admission refused the call (budget, rpm, tpm, parallel, policy). */
-  readonly refusal?: string;
-}
 
 export interface CallTelemetryOptions {
   readonly namespace?: string;
@@ -64,7 +49,6 @@ export interface CallTelemetryOptions {
 export const DEFAULT_METRICS_NAMESPACE = METRICS_NAMESPACE;
 
 export class CallTelemetry {
-  private readonly facts = new WeakMap<RelayRequest, CallFacts>();
   private readonly metrics: Metrics;
 
   constructor(private readonly options: CallTelemetryOptions) {
@@ -74,18 +58,11 @@ export class CallTelemetry {
     });
   }
 
-  /** Adds what a stage knows about a call (later notes win). */
-  note(request: RelayRequest, facts: CallFacts): void {
-    this.facts.set(request, { ...this.facts.get(request), ...facts });
-  }
-
   /** Emits the call's metrics and its log line. Never throws. */
-  emit(request: RelayRequest, observed: { status: number | undefined; totalMs: number }): void {
+  emit(record: CallRecord): void {
     try {
-      const facts = this.facts.get(request) ?? {};
-      this.facts.delete(request);
-      const outcome = facts.outcome;
-      const status = observed.status ?? outcome?.status ?? 499;
+      const { facts, outcome } = record;
+      const status = record.status ?? outcome?.status ?? 499;
       const upstreamFailed = outcome?.upstreamFailed === true && !outcome.clientAborted;
       // An outcome without upstreamFailed means Bedrock answered, so its status is Bedrock's.
       const fromUpstream = outcome !== undefined && !outcome.upstreamFailed;
@@ -95,7 +72,7 @@ export class CallTelemetry {
       const model = metricModel(facts, status);
       const tokens = facts.tokens;
       const costNanos = facts.price?.costNanos ?? 0;
-      const totalMs = outcome?.totalMs ?? observed.totalMs;
+      const totalMs = outcome?.totalMs ?? record.elapsedMs();
 
       if (!this.options.metricsDisabled) {
         const m = this.metrics;
@@ -105,7 +82,7 @@ export class CallTelemetry {
         m.addDimensions({});
         m.addDimensions({ model });
         if (this.options.perKeyMetrics) m.addDimensions({ keyAlias, model });
-        m.addMetadata('requestId', request.requestId);
+        m.addMetadata('requestId', record.requestId);
         m.addMetric(METRICS.requests, MetricUnit.Count, 1);
         count(METRICS.errors, failed);
         count(METRICS.clientErrors, status >= 400 && status < 500 && !throttled);
@@ -130,7 +107,7 @@ export class CallTelemetry {
       }
 
       this.options.log(failed ? 'warn' : 'info', LOG_MESSAGES.relayCall, {
-        requestId: request.requestId,
+        requestId: record.requestId,
         keyAlias,
         operation: facts.operation,
         model: facts.model,
@@ -163,7 +140,7 @@ export function telemetryAlias(principal: { kind: 'master' } | { kind: 'virtual-
   return principal.alias ?? `key-${principal.token.slice(0, 12)}`;
 }
 
-function metricModel(facts: CallFacts, status: number): string {
+function metricModel(facts: CallRecord['facts'], status: number): string {
   if (!facts.model) return 'none';
   if (facts.price?.priced && facts.price.priceKey) return facts.price.priceKey;
   if (status >= 200 && status < 300) {
@@ -175,35 +152,4 @@ function metricModel(facts: CallFacts, status: number): string {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
-}
-
-/**
- * The app with one telemetry record per relayed call (paths under the relay prefixes; admin and
- * health requests are not calls). The status is read from what the app starts the response with.
- */
-export function withCallTelemetry(app: App, telemetry: CallTelemetry, isRelayPath: (path: string) => boolean): App {
-  return async (request, sink) => {
-    if (!isRelayPath(request.rawPath)) return app(request, sink);
-    const started = performance.now();
-    let status: number | undefined;
-    const observed: ResponseSink = {
-      start(statusCode, headers) {
-        status = statusCode;
-        sink.start(statusCode, headers);
-      },
-      write: (chunk) => sink.write(chunk),
-      end: () => sink.end(),
-      get committed() {
-        return sink.committed;
-      },
-      get clientGone() {
-        return sink.clientGone;
-      },
-    };
-    try {
-      await app(request, observed);
-    } finally {
-      telemetry.emit(request, { status, totalMs: performance.now() - started });
-    }
-  };
 }

@@ -3,9 +3,7 @@ import { RelayError } from '../http/errors.js';
 import type { WireRequest } from './sigv4.js';
 
 /** Who is calling. Virtual-key principals carry the key's stored record (see lambda/keys). */
-export type Principal<KeyRecord = unknown> =
-  | { readonly kind: 'master' }
-  | { readonly kind: 'virtual-key'; readonly token: string; readonly record: KeyRecord };
+export type Principal<KeyRecord = unknown> = { readonly kind: 'master' } | { readonly kind: 'virtual-key'; readonly token: string; readonly record: KeyRecord };
 
 /**
  * Resolves the credential a client presented into a principal, or throws a 401/403 RelayError.

@@ -123,7 +123,9 @@ export function checkScope(auth: SigV4Authorization, expectation: SigV4Expectati
     throw invalidSignature(`Credential should be scoped to a valid region (this relay serves ${expectation.regions.join(', ')}).`);
   }
   if (auth.scopeDate !== auth.amzDate.slice(0, 8)) {
-    throw invalidSignature(`Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scopeDate}' != '${auth.amzDate.slice(0, 8)}'.`);
+    throw invalidSignature(
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scopeDate}' != '${auth.amzDate.slice(0, 8)}'.`,
+    );
   }
   const signedAt = parseAmzDate(auth.amzDate);
   if (Math.abs(expectation.now - signedAt) > MAX_CLOCK_SKEW_MS) {
@@ -244,7 +246,10 @@ function parseAmzDate(value: string): number {
 }
 
 function amzDateOf(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 function hmac(key: string | Buffer, data: string): Buffer {

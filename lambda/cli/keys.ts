@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KeyApiError } from '../keys/errors.js';
+import { KeyApiError } from '../http/errors.js';
 import { KeyManagement } from '../keys/management.js';
 import { tokenFromIdentifier } from '../keys/secrets.js';
 import type { JsonValue } from '../keys/types.js';
@@ -153,7 +153,8 @@ const ACTIONS: Readonly<Record<string, (context: ActionContext) => Promise<JsonV
  */
 async function oneKey({ values, positionals, target }: ActionContext, command: string): Promise<string> {
   const alias = single(values.alias, '--alias');
-  if (alias !== undefined && positionals.length > 0) throw new CliError(`keys ${command}: name the key either as an argument or with --alias, not both.`, EXIT.usage);
+  if (alias !== undefined && positionals.length > 0)
+    throw new CliError(`keys ${command}: name the key either as an argument or with --alias, not both.`, EXIT.usage);
   if (alias !== undefined) {
     const record = await target.store.getByAlias(alias);
     if (!record) throw new KeyApiError(404, 'not_found_error', `Key not found: no key with key_alias "${alias}".`, 'key_alias');
@@ -213,7 +214,10 @@ function fieldsFrom(values: Values, options: { aliasFlag: boolean }): Record<str
 }
 
 function splitList(values: readonly string[]): string[] {
-  return values.flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean);
+  return values
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter(Boolean);
 }
 
 function numberOrText(raw: string): number | string {

@@ -43,8 +43,10 @@ export function ledgerCommand(input: () => Readable = () => process.stdin): CliC
       io.stdout(LEDGER_HELP);
       return EXIT.ok;
     }
-    if (action !== 'replay') throw new CliError(`${action ? `Unknown command "ledger ${action}".` : 'relay ledger: say "replay".'}\n\n${LEDGER_HELP}`, EXIT.usage);
-    if (rest.length > 1 || (rest.length === 1 && values.file !== undefined)) throw new CliError('relay ledger replay: give one file, as an argument or with --file.', EXIT.usage);
+    if (action !== 'replay')
+      throw new CliError(`${action ? `Unknown command "ledger ${action}".` : 'relay ledger: say "replay".'}\n\n${LEDGER_HELP}`, EXIT.usage);
+    if (rest.length > 1 || (rest.length === 1 && values.file !== undefined))
+      throw new CliError('relay ledger replay: give one file, as an argument or with --file.', EXIT.usage);
     const file = values.file ?? rest[0];
     const source = file && file !== '-' ? createReadStream(resolve(io.cwd, file)) : input();
 

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyApiError, type KeyErrorType } from '../keys/errors.js';
+import { KeyApiError, type KeyErrorType } from '../http/errors.js';
 import type { KeyManagement } from '../keys/management.js';
 import type { JsonObject } from '../keys/types.js';
 import { CliError, EXIT, type CliIo } from './io.js';
@@ -82,18 +82,48 @@ export function throughRelay(relay: LocalRelay, direct: KeyAdmin, io: CliIo): Ke
   };
   const send = (method: 'GET' | 'POST', path: string, body?: unknown) => adminCall(relay, method, path, body);
   return {
-    generate: (body) => attempt(true, () => send('POST', '/key/generate', body ?? {}), () => direct.generate(body)),
-    info: (key) => attempt(false, () => send('GET', `/key/info?${new URLSearchParams({ key: key ?? '' })}`), () => direct.info(key)),
-    update: (body) => attempt(true, () => send('POST', '/key/update', body), () => direct.update(body)),
-    delete: (body) => attempt(true, () => send('POST', '/key/delete', body), () => direct.delete(body)),
-    list: (query) => attempt(false, () => send('GET', `/key/list?${query}`), () => direct.list(query)),
+    generate: (body) =>
+      attempt(
+        true,
+        () => send('POST', '/key/generate', body ?? {}),
+        () => direct.generate(body),
+      ),
+    info: (key) =>
+      attempt(
+        false,
+        () => send('GET', `/key/info?${new URLSearchParams({ key: key ?? '' })}`),
+        () => direct.info(key),
+      ),
+    update: (body) =>
+      attempt(
+        true,
+        () => send('POST', '/key/update', body),
+        () => direct.update(body),
+      ),
+    delete: (body) =>
+      attempt(
+        true,
+        () => send('POST', '/key/delete', body),
+        () => direct.delete(body),
+      ),
+    list: (query) =>
+      attempt(
+        false,
+        () => send('GET', `/key/list?${query}`),
+        () => direct.list(query),
+      ),
     regenerate: (body, pathKey) =>
       attempt(
         true,
         () => send('POST', pathKey === undefined ? '/key/regenerate' : `/key/${encodeURIComponent(pathKey)}/regenerate`, body ?? {}),
         () => direct.regenerate(body, pathKey),
       ),
-    setBlocked: (body, blocked) => attempt(true, () => send('POST', blocked ? '/key/block' : '/key/unblock', body), () => direct.setBlocked(body, blocked)),
+    setBlocked: (body, blocked) =>
+      attempt(
+        true,
+        () => send('POST', blocked ? '/key/block' : '/key/unblock', body),
+        () => direct.setBlocked(body, blocked),
+      ),
   };
 }
 
@@ -112,7 +142,10 @@ async function adminCall(relay: LocalRelay, method: 'GET' | 'POST', path: string
     const code = (error as { cause?: { code?: string } }).cause?.code;
     if (code === 'ECONNREFUSED') throw new NotSent(`the relay at ${relay.url} is not running`);
     // Sent, maybe applied, no answer: not safe to do it again behind the relay's back.
-    throw new CliError(`The running relay at ${relay.url} did not answer (${(error as Error).name}); check with "relay keys info" before retrying.`, EXIT.unavailable);
+    throw new CliError(
+      `The running relay at ${relay.url} did not answer (${(error as Error).name}); check with "relay keys info" before retrying.`,
+      EXIT.unavailable,
+    );
   }
   const text = await response.text();
   let answer: unknown;
@@ -127,5 +160,10 @@ async function adminCall(relay: LocalRelay, method: 'GET' | 'POST', path: string
   // 401/403: the master key the CLI found is not this relay's; nothing was done.
   if (response.status === 401 || response.status === 403) throw new NotSent(`the running relay at ${relay.url} did not accept the master key the CLI found`);
   if (response.status >= 500) throw new CliError(`The running relay at ${relay.url} could not do it: ${message}`, EXIT.unavailable);
-  throw new KeyApiError(response.status, String(error.type ?? 'bad_request_error') as KeyErrorType, message, typeof error.param === 'string' ? error.param : null);
+  throw new KeyApiError(
+    response.status,
+    String(error.type ?? 'bad_request_error') as KeyErrorType,
+    message,
+    typeof error.param === 'string' ? error.param : null,
+  );
 }

@@ -1,7 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resolve } from 'node:path';
-import { KeyApiError, StoreUnavailableError } from '../keys/errors.js';
+import { KeyApiError, StoreUnavailableError } from '../http/errors.js';
 import { KeyStore } from '../keys/store.js';
 import { createDynamoClients, LOCAL_CREDENTIALS } from '../store/dynamo.js';
 import { DataDirLockedError, EMBEDDED_REGION, readEndpointFile, startEmbeddedDynamo } from '../store/embedded.js';
@@ -66,7 +66,12 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
   }
   try {
     const embedded = await startEmbeddedDynamo({ dataDir });
-    return { store: new KeyStore(embedded.clients.doc, embedded.tableName), doc: embedded.clients.doc, description: `the local store in ${dataDir}`, close: embedded.stop };
+    return {
+      store: new KeyStore(embedded.clients.doc, embedded.tableName),
+      doc: embedded.clients.doc,
+      description: `the local store in ${dataDir}`,
+      close: embedded.stop,
+    };
   } catch (error) {
     if (error instanceof DataDirLockedError) throw new CliError(error.message, EXIT.unavailable);
     throw error;
@@ -78,12 +83,7 @@ export async function openStoreTarget(options: TargetOptions, io: CliIo): Promis
  * Key-API refusals print LiteLLM's error shape (exit 1); an unreachable store exits 3. With
  * `command`, any other failure is reported as the store not being readable by that command.
  */
-export async function withStoreTarget(
-  options: TargetOptions,
-  io: CliIo,
-  work: (target: StoreTarget) => Promise<unknown>,
-  command?: string,
-): Promise<number> {
+export async function withStoreTarget(options: TargetOptions, io: CliIo, work: (target: StoreTarget) => Promise<unknown>, command?: string): Promise<number> {
   const target = await openStoreTarget(options, io);
   try {
     io.stdout(`${JSON.stringify(await work(target), null, 2)}\n`);

@@ -38,6 +38,8 @@ export function filterDiscoveryAnswer(
 function keep(parsed: Record<string, unknown>, field: string, predicate: (item: Record<string, unknown>) => boolean): Buffer {
   const items = parsed[field];
   if (!Array.isArray(items)) return Buffer.from(JSON.stringify(parsed));
-  const filtered = items.filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null && predicate(item as Record<string, unknown>));
+  const filtered = items.filter(
+    (item): item is Record<string, unknown> => typeof item === 'object' && item !== null && predicate(item as Record<string, unknown>),
+  );
   return Buffer.from(JSON.stringify({ ...parsed, [field]: filtered }));
 }

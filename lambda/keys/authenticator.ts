@@ -95,11 +95,20 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     const auth = parseAuthorization(request.headers);
     if (request.headers['x-amz-security-token'] !== undefined) {
       // A lingering AWS_SESSION_TOKEN in the client's environment is the usual cause.
-      throw new RelayError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid: relay credentials have no session token (unset AWS_SESSION_TOKEN).');
+      throw new RelayError(
+        403,
+        'UnrecognizedClientException',
+        'The security token included in the request is invalid: relay credentials have no session token (unset AWS_SESSION_TOKEN).',
+      );
     }
     checkScope(auth, { services: signingNamesFor(request.rawPath), regions: deps.regions ?? ['us-east-1'], now: clock() });
     const deriver = deps.awsCredentials;
-    if (!deriver) throw new RelayError(403, 'UnrecognizedClientException', 'This relay accepts no AWS credentials (it has no SigV4 signing secret configured); use "Authorization: Bearer <key>".');
+    if (!deriver)
+      throw new RelayError(
+        403,
+        'UnrecognizedClientException',
+        'This relay accepts no AWS credentials (it has no SigV4 signing secret configured); use "Authorization: Bearer <key>".',
+      );
 
     let masterKey: string | undefined;
     try {
@@ -164,7 +173,12 @@ function signingNamesFor(rawPath: string): readonly string[] {
 }
 
 function storeUnavailable(): RelayError {
-  return new RelayError(503, 'ServiceUnavailableException', 'The key store is unavailable, so the API key cannot be checked. Nothing was sent to Bedrock; retry shortly.', {
-    'retry-after': '1',
-  });
+  return new RelayError(
+    503,
+    'ServiceUnavailableException',
+    'The key store is unavailable, so the API key cannot be checked. Nothing was sent to Bedrock; retry shortly.',
+    {
+      'retry-after': '1',
+    },
+  );
 }

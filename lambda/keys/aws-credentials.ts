@@ -2,7 +2,7 @@
  * Every virtual key (and the master key) is also an AWS credential pair, so clients that can
  * only sign SigV4 work unmodified against the relay.
  *
- * Scheme (docs/readme-sigv4.md has the threat model):
+ * Scheme (README, "AWS credentials instead of a bearer key", has the threat model):
  *   aws_access_key_id      `RELAY` + 15 random base32 characters (AWS's length and alphabet, a
  *                          prefix no AWS key has). Public: stored on the key item, and in a
  *                          lookup item `AKID#<id>` → token, like the ALIAS#<alias> claims.

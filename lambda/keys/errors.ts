@@ -1,43 +1,5 @@
 /**
- * Errors of key management, each carrying what LiteLLM's error shape needs
- * ({"error": {"message", "type", "param", "code"}}). Messages never contain a secret.
+ * The key-management errors live with every other error shape in lambda/http/errors.ts; this
+ * module keeps the import path the key store, reports and the CLI already use.
  */
-export type KeyErrorType = 'bad_request_error' | 'auth_error' | 'not_found_error' | 'service_unavailable' | 'internal_server_error';
-
-export class KeyApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: KeyErrorType,
-    message: string,
-    /** The request field at fault, when there is one. */
-    readonly param: string | null = null,
-  ) {
-    super(message);
-    this.name = 'KeyApiError';
-  }
-}
-
-export function invalidField(param: string, message: string): KeyApiError {
-  return new KeyApiError(400, 'bad_request_error', message, param);
-}
-
-export function keyNotFound(param: string, what: string): KeyApiError {
-  return new KeyApiError(404, 'not_found_error', `Key not found: ${what}.`, param);
-}
-
-export function duplicateAlias(alias: string): KeyApiError {
-  return new KeyApiError(400, 'bad_request_error', `A key with key_alias "${alias}" already exists; aliases must be unique.`, 'key_alias');
-}
-
-/** The table could not be read or written (network, throttling, permissions…). */
-export class StoreUnavailableError extends Error {
-  constructor(readonly operation: string, cause: unknown) {
-    super(`The key store is unavailable (${operation}: ${describeCause(cause)}).`, { cause });
-    this.name = 'StoreUnavailableError';
-  }
-}
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.name && cause.name !== 'Error' ? cause.name : cause.message;
-  return String(cause);
-}
+export { KeyApiError, StoreUnavailableError, duplicateAlias, invalidField, keyNotFound, type KeyErrorType } from '../http/errors.js';

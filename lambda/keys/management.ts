@@ -4,15 +4,7 @@ import { keyNotFound } from './errors.js';
 import type { KeyStore } from './store.js';
 import { shortToken } from './store.js';
 import { isExpired, spendInUsd, systemClock, type Clock, type JsonObject, type KeyRecord } from './types.js';
-import {
-  parseDeleteBody,
-  parseGenerateBody,
-  parseKeyBody,
-  parseKeyIdentifier,
-  parseListQuery,
-  parseRegenerateBody,
-  parseUpdateBody,
-} from './validate.js';
+import { parseDeleteBody, parseGenerateBody, parseKeyBody, parseKeyIdentifier, parseListQuery, parseRegenerateBody, parseUpdateBody } from './validate.js';
 
 export interface KeyManagementDeps {
   readonly store: KeyStore;
@@ -29,7 +21,7 @@ export interface KeyManagementDeps {
 
 /**
  * The key-management operations with LiteLLM's request and response shapes, shared by the
- * admin HTTP API (lambda/keys/admin.ts) and the CLI. Inputs are untrusted JSON; failures are
+ * admin HTTP API (lambda/http/surface.ts) and the CLI. Inputs are untrusted JSON; failures are
  * KeyApiError (400/404) or StoreUnavailableError. Secrets appear in one place only: the answer
  * to generate and regenerate.
  */

@@ -1,27 +1,26 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ALIAS_SORT_KEY, KEY_LIST_PARTITION, KEY_LIST_SORT_KEY, TABLE_SCHEMA, aliasPartition, keyPartition } from '../store/schema.js';
 import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import {
-  ALIAS_SORT_KEY,
-  KEY_LIST_PARTITION,
-  KEY_LIST_SORT_KEY,
-  KEY_SORT_KEY,
-  TABLE_SCHEMA,
-  aliasPartition,
-  keyPartition,
-} from '../store/schema.js';
+  ItemTable,
+  StoreUnavailableError,
+  Update,
+  and,
+  equals,
+  exists,
+  expectApplied,
+  ifNotExists,
+  keyItemKey,
+  liveKey,
+  plus,
+  type Item,
+  type ItemKey,
+} from '../store/items.js';
 import { generateAccessKeyId } from './aws-credentials.js';
 import { addDuration, parseDuration } from './duration.js';
-import { StoreUnavailableError, duplicateAlias, keyNotFound } from './errors.js';
+import { duplicateAlias, keyNotFound } from './errors.js';
 import { displayForm, generateSecret, hashSecret } from './secrets.js';
 import { RESERVATION_PREFIX, RESERVED_ATTRIBUTE } from '../accounting/items.js';
-import { systemClock, usdToNanos, type Clock, type JsonObject, type KeyRecord, type ObjectPermission } from './types.js';
+import { systemClock, usdToNanos, type Clock, type JsonObject, type KeyRecord } from './types.js';
 import type { KeyChanges, ListQuery } from './validate.js';
 
 /** How long an expired key stays readable (so /key/info and 401s can say "expired") before DynamoDB's TTL removes it. */
@@ -81,8 +80,6 @@ interface AliasItem {
   readonly claimed_at: string;
 }
 
-type Item = Record<string, unknown>;
-
 /**
  * Virtual keys in the relay's DynamoDB table, with single-item conditional writes only:
  * dynalite (the embedded store) has no TransactWriteItems, and one implementation must serve
@@ -95,11 +92,15 @@ type Item = Record<string, unknown>;
  * never expires items, and DynamoDB may take days to).
  */
 export class KeyStore implements KeyLookup {
+  private readonly table: ItemTable;
+
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    doc: DynamoDBDocumentClient,
     readonly tableName: string,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.table = new ItemTable(doc, tableName, { failures: 'store-unavailable' });
+  }
 
   /** Create a key; `changes` is a validated generate request. */
   async create(changes: KeyChanges): Promise<CreatedKey> {
@@ -119,15 +120,8 @@ export class KeyStore implements KeyLookup {
       // The listing entry before the key: a crash in between leaves an entry without a key,
       // which listing skips, never a key that /key/list cannot show.
       await this.putListEntry(record);
-      await this.send('PutItem', () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: toItem(record),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        ),
-      );
+      // The token hashes a fresh secret: a key item already there is a fault, not a race.
+      expectApplied(await this.table.putIfAbsent(toItem(record)));
     } catch (error) {
       await this.deleteListEntry(token).catch(() => undefined);
       if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
@@ -138,10 +132,8 @@ export class KeyStore implements KeyLookup {
   }
 
   async getTokenByAccessKeyId(accessKeyId: string): Promise<string | undefined> {
-    const result = await this.send('GetItem', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: accessKeyPartition(accessKeyId), sk: ACCESS_KEY_SORT_KEY }, ConsistentRead: true })),
-    );
-    const token = (result.Item as AccessKeyItem | undefined)?.token;
+    const item = (await this.table.get({ pk: accessKeyPartition(accessKeyId), sk: ACCESS_KEY_SORT_KEY })) as AccessKeyItem | undefined;
+    const token = item?.token;
     return typeof token === 'string' ? token : undefined;
   }
 
@@ -188,7 +180,7 @@ export class KeyStore implements KeyLookup {
     if (newAlias) await this.claimAlias(newAlias, token);
     let updated: KeyRecord;
     try {
-      updated = await this.updateLive(token, buildUpdate(changes, now));
+      updated = await this.updateLive(token, changeUpdate(changes, now));
     } catch (error) {
       if (newAlias) await this.releaseAlias(newAlias, token).catch(() => undefined);
       throw error;
@@ -198,7 +190,7 @@ export class KeyStore implements KeyLookup {
   }
 
   async setBlocked(token: string, blocked: boolean): Promise<KeyRecord> {
-    return this.updateLive(token, buildUpdate({ blocked }, this.clock()));
+    return this.updateLive(token, changeUpdate({ blocked }, this.clock()));
   }
 
   /** Delete keys by token. All must exist, or nothing is deleted (404 naming the missing ones). */
@@ -208,28 +200,16 @@ export class KeyStore implements KeyLookup {
     if (missing.length > 0) throw keyNotFound('keys', missing.join(', '));
     const deleted: KeyRecord[] = [];
     for (const [token] of found) {
-      try {
-        const result = await this.send('DeleteItem', () =>
-          this.doc.send(
-            new DeleteCommand({
-              TableName: this.tableName,
-              Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-              ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(superseded_by)',
-              ReturnValues: 'ALL_OLD',
-            }),
-          ),
-        );
-        const record = fromItem(result.Attributes);
-        await this.deleteListEntry(token).catch(() => undefined);
-        if (record) {
-          deleted.push(record);
-          if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
-          // Tidiness only: an id whose key is gone is refused anyway (getByHash finds nothing).
-          if (record.aws_access_key_id) await this.releaseAccessKeyId(record.aws_access_key_id, token).catch(() => undefined);
-        }
-      } catch (error) {
-        // Deleted or regenerated by someone else since we looked: it is gone either way.
-        if (!isConditionalFailure(error)) throw error;
+      const removed = await this.table.delete(keyItemKey(token), { condition: liveKey, returnOld: true });
+      // Deleted or regenerated by someone else since we looked: it is gone either way.
+      if (removed.status === 'condition-failed') continue;
+      const record = fromItem(removed.item);
+      await this.deleteListEntry(token).catch(() => undefined);
+      if (record) {
+        deleted.push(record);
+        if (record.key_alias) await this.releaseAlias(record.key_alias, token).catch(() => undefined);
+        // Tidiness only: an id whose key is gone is refused anyway (getByHash finds nothing).
+        if (record.aws_access_key_id) await this.releaseAccessKeyId(record.aws_access_key_id, token).catch(() => undefined);
       }
     }
     return deleted;
@@ -268,36 +248,31 @@ export class KeyStore implements KeyLookup {
     const aliasChanged = aliasAfter !== old.key_alias;
     if (aliasChanged && aliasAfter) await this.claimAlias(aliasAfter, newToken);
 
-    let frozen: KeyRecord;
-    let result: { Attributes?: Item };
-    try {
-      result = await this.send('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-            UpdateExpression: 'SET superseded_by = :next, superseded_at = :now, updated_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk',
-            ConditionExpression: resumable
-              ? 'attribute_exists(pk) AND superseded_by = :previous'
-              : 'attribute_exists(pk) AND attribute_not_exists(superseded_by)',
-            ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute },
-            ExpressionAttributeValues: {
-              ':next': newToken,
-              ':now': iso(now),
-              ':ttl': Math.ceil(now / 1000) + REGENERATED_TOMBSTONE_SECONDS,
-              ...(resumable ? { ':previous': old.superseded_by } : {}),
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        ),
-      );
-      frozen = fromItem(result.Attributes)!;
-    } catch (error) {
+    const releaseClaims = async () => {
       if (aliasChanged && aliasAfter) await this.releaseAlias(aliasAfter, newToken).catch(() => undefined);
       await this.releaseAccessKeyId(accessKeyId, newToken).catch(() => undefined);
-      if (isConditionalFailure(error)) throw keyNotFound('key', shortToken(token));
-      throw error;
+    };
+    const superseding = new Update()
+      .set('superseded_by', newToken)
+      .set('superseded_at', iso(now))
+      .set('updated_at', iso(now))
+      .set(TABLE_SCHEMA.ttlAttribute, Math.ceil(now / 1000) + REGENERATED_TOMBSTONE_SECONDS)
+      .remove(TABLE_SCHEMA.gsi1.partitionKey)
+      .remove(TABLE_SCHEMA.gsi1.sortKey);
+    const superseded = await this.table
+      .update(keyItemKey(token), superseding, {
+        condition: resumable ? and(exists('pk'), equals('superseded_by', old.superseded_by)) : liveKey,
+        returnNew: true,
+      })
+      .catch(async (error: unknown) => {
+        await releaseClaims();
+        throw error;
+      });
+    if (superseded.status === 'condition-failed') {
+      await releaseClaims();
+      throw keyNotFound('key', shortToken(token));
     }
+    const frozen = fromItem(superseded.item)!;
 
     // The spend read here is final: ledger writes condition on the key not being superseded.
     const base: KeyRecord = {
@@ -312,12 +287,8 @@ export class KeyStore implements KeyLookup {
     await this.putListEntry(record);
     // Reservations of calls still in flight move with the spend they are part of: their settle
     // follows superseded_by to this item (lambda/accounting/ledger.ts).
-    const reservations = Object.fromEntries(Object.entries(result.Attributes ?? {}).filter(([name]) => name.startsWith(RESERVATION_PREFIX)));
-    await this.send('PutItem', () =>
-      this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: { ...toItem(record), ...reservations }, ConditionExpression: 'attribute_not_exists(pk)' }),
-      ),
-    );
+    const reservations = Object.fromEntries(Object.entries(superseded.item ?? {}).filter(([name]) => name.startsWith(RESERVATION_PREFIX)));
+    expectApplied(await this.table.putIfAbsent({ ...toItem(record), ...reservations }));
     await this.deleteListEntry(token).catch(() => undefined);
     if (record.key_alias && !aliasChanged) await this.moveAlias(record.key_alias, token, newToken, now);
     if (aliasChanged && old.key_alias) await this.releaseAlias(old.key_alias, token).catch(() => undefined);
@@ -327,9 +298,7 @@ export class KeyStore implements KeyLookup {
 
   /** A cheap read that proves the table answers (readiness). */
   async ping(): Promise<void> {
-    await this.send('GetItem', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: 'HEALTH', sk: 'HEALTH' } })),
-    );
+    await this.table.get({ pk: 'HEALTH', sk: 'HEALTH' }, { consistent: false });
   }
 
   // ── internals ──
@@ -339,10 +308,7 @@ export class KeyStore implements KeyLookup {
   }
 
   private async getKeyItem(token: string): Promise<KeyRecord | undefined> {
-    const result = await this.send('GetItem', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: keyPartition(token), sk: KEY_SORT_KEY }, ConsistentRead: true })),
-    );
-    return fromItem(result.Item);
+    return fromItem(await this.table.get(keyItemKey(token)));
   }
 
   /** The live key a token leads to, following regenerations (a claim may lag one behind). */
@@ -358,25 +324,15 @@ export class KeyStore implements KeyLookup {
   }
 
   private async getAliasItem(alias: string): Promise<AliasItem | undefined> {
-    const result = await this.send('GetItem', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: aliasPartition(alias), sk: ALIAS_SORT_KEY }, ConsistentRead: true })),
-    );
-    return result.Item as AliasItem | undefined;
+    return (await this.table.get(aliasKey(alias))) as AliasItem | undefined;
   }
 
   /** Claim an alias for a token, or throw 400 if another key holds it. */
   private async claimAlias(alias: string, token: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.clock();
-      const claim: AliasItem = { pk: aliasPartition(alias), sk: ALIAS_SORT_KEY, token, claimed_at: iso(now) };
-      try {
-        await this.send('PutItem', () =>
-          this.doc.send(new PutCommand({ TableName: this.tableName, Item: claim, ConditionExpression: 'attribute_not_exists(pk)' })),
-        );
-        return;
-      } catch (error) {
-        if (!isConditionalFailure(error)) throw error;
-      }
+      const claim: AliasItem = { ...aliasKey(alias), token, claimed_at: iso(now) };
+      if ((await this.table.putIfAbsent(claim)).status === 'applied') return;
       const existing = await this.getAliasItem(alias);
       if (!existing) continue; // released meanwhile: try again
       if (existing.token === token) return;
@@ -384,23 +340,9 @@ export class KeyStore implements KeyLookup {
       const fresh = now - Date.parse(existing.claimed_at) < ALIAS_CLAIM_GRACE_MS;
       if ((owner && owner.key_alias === alias) || fresh) throw duplicateAlias(alias);
       // Orphaned claim: take it over, unless someone else does first.
-      try {
-        await this.send('PutItem', () =>
-          this.doc.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: claim,
-              ConditionExpression: '#token = :token AND claimed_at = :claimed',
-              ExpressionAttributeNames: { '#token': 'token' },
-              ExpressionAttributeValues: { ':token': existing.token, ':claimed': existing.claimed_at },
-            }),
-          ),
-        );
-        return;
-      } catch (error) {
-        if (!isConditionalFailure(error)) throw error;
-        throw duplicateAlias(alias);
-      }
+      const takenOver = await this.table.put(claim, and(equals('token', existing.token), equals('claimed_at', existing.claimed_at)));
+      if (takenOver.status === 'applied') return;
+      throw duplicateAlias(alias);
     }
     throw duplicateAlias(alias);
   }
@@ -410,129 +352,50 @@ export class KeyStore implements KeyLookup {
     for (let attempt = 0; attempt < 3; attempt++) {
       const accessKeyId = generateAccessKeyId();
       const item: AccessKeyItem = { pk: accessKeyPartition(accessKeyId), sk: ACCESS_KEY_SORT_KEY, token, created_at: iso(now) };
-      try {
-        await this.send('PutItem', () =>
-          this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' })),
-        );
-        return accessKeyId;
-      } catch (error) {
-        if (!isConditionalFailure(error)) throw error;
-      }
+      if ((await this.table.putIfAbsent(item)).status === 'applied') return accessKeyId;
     }
     throw new StoreUnavailableError('PutItem', new Error('could not claim a unique AWS access key id'));
   }
 
+  /** Only while the id still points at this token (a claim is never released for another key). */
   private async releaseAccessKeyId(accessKeyId: string, token: string): Promise<void> {
-    try {
-      await this.send('DeleteItem', () =>
-        this.doc.send(
-          new DeleteCommand({
-            TableName: this.tableName,
-            Key: { pk: accessKeyPartition(accessKeyId), sk: ACCESS_KEY_SORT_KEY },
-            ConditionExpression: '#token = :token',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':token': token },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw error;
-    }
+    await this.table.delete({ pk: accessKeyPartition(accessKeyId), sk: ACCESS_KEY_SORT_KEY }, { condition: equals('token', token) });
   }
 
   private async releaseAlias(alias: string, token: string): Promise<void> {
-    try {
-      await this.send('DeleteItem', () =>
-        this.doc.send(
-          new DeleteCommand({
-            TableName: this.tableName,
-            Key: { pk: aliasPartition(alias), sk: ALIAS_SORT_KEY },
-            ConditionExpression: '#token = :token',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':token': token },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw error;
-    }
+    await this.table.delete(aliasKey(alias), { condition: equals('token', token) });
   }
 
   private async moveAlias(alias: string, from: string, to: string, now: number): Promise<void> {
-    try {
-      await this.send('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: aliasPartition(alias), sk: ALIAS_SORT_KEY },
-            UpdateExpression: 'SET #token = :to, claimed_at = :now',
-            ConditionExpression: '#token = :from',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':to': to, ':from': from, ':now': iso(now) },
-          }),
-        ),
-      );
-    } catch (error) {
-      // getByAlias follows superseded_by, so a claim left pointing at the old token still resolves.
-      if (!isConditionalFailure(error)) throw error;
-    }
+    // Unless someone else holds it by now. getByAlias follows superseded_by, so a claim left
+    // pointing at the old token still resolves.
+    await this.table.update(aliasKey(alias), new Update().set('token', to).set('claimed_at', iso(now)), { condition: equals('token', from) });
   }
 
-  private async updateLive(token: string, update: UpdateParts): Promise<KeyRecord> {
-    try {
-      const result = await this.send('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: keyPartition(token), sk: KEY_SORT_KEY },
-            UpdateExpression: update.expression,
-            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(superseded_by)',
-            ExpressionAttributeNames: update.names,
-            ExpressionAttributeValues: update.values,
-            ReturnValues: 'ALL_NEW',
-          }),
-        ),
-      );
-      const record = fromItem(result.Attributes)!;
-      if (!this.isLive(record)) throw keyNotFound('key', shortToken(token));
-      return record;
-    } catch (error) {
-      if (isConditionalFailure(error)) throw keyNotFound('key', shortToken(token));
-      throw error;
-    }
+  private async updateLive(token: string, update: Update): Promise<KeyRecord> {
+    const written = await this.table.update(keyItemKey(token), update, { condition: liveKey, returnNew: true });
+    if (written.status === 'condition-failed') throw keyNotFound('key', shortToken(token));
+    const record = fromItem(written.item)!;
+    if (!this.isLive(record)) throw keyNotFound('key', shortToken(token));
+    return record;
   }
 
   private async queryAll(query: Pick<ListQuery, 'user_id' | 'team_id'>): Promise<KeyRecord[]> {
     const records: KeyRecord[] = [];
     const listed: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.send('Query', () =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: TABLE_SCHEMA.gsi1.name,
-            KeyConditionExpression: 'gsi1pk = :list',
-            ExpressionAttributeValues: { ':list': KEY_LIST_PARTITION },
-            ScanIndexForward: false,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.sk === KEY_LIST_SORT_KEY && typeof item.token === 'string') {
-          listed.push(item.token);
-          continue;
-        }
-        // A key item written by an earlier version, still in the index itself: list it, and move
-        // it to a listing entry so the ledger's writes to it stop reaching the index.
-        const record = fromItem(item);
-        if (!record || !this.isLive(record)) continue;
-        await this.moveToListEntry(record);
-        listed.push(record.token);
+    const index = { index: TABLE_SCHEMA.gsi1.name, partition: [TABLE_SCHEMA.gsi1.partitionKey, KEY_LIST_PARTITION], descending: true } as const;
+    for await (const item of this.table.query(index)) {
+      if (item.sk === KEY_LIST_SORT_KEY && typeof item.token === 'string') {
+        listed.push(item.token);
+        continue;
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+      // A key item written by an earlier version, still in the index itself: list it, and move
+      // it to a listing entry so the ledger's writes to it stop reaching the index.
+      const record = fromItem(item);
+      if (!record || !this.isLive(record)) continue;
+      await this.moveToListEntry(record);
+      listed.push(record.token);
+    }
     const byToken = await this.getKeyItems(listed);
     for (const token of listed) {
       const record = byToken.get(token);
@@ -545,80 +408,36 @@ export class KeyStore implements KeyLookup {
     return records;
   }
 
-  /** Key items by token, read consistently in batches of 100 (BatchGetItem's limit). */
+  /** Key items by token, read consistently. */
   private async getKeyItems(tokens: readonly string[]): Promise<Map<string, KeyRecord>> {
     const found = new Map<string, KeyRecord>();
-    const unique = [...new Set(tokens)];
-    for (let start = 0; start < unique.length; start += 100) {
-      let keys: Record<string, unknown>[] = unique.slice(start, start + 100).map((token) => ({ pk: keyPartition(token), sk: KEY_SORT_KEY }));
-      for (let round = 0; keys.length > 0; round++) {
-        if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 25 * 2 ** round)));
-        if (round > 8) throw new StoreUnavailableError('BatchGetItem', new Error('keys left unprocessed'));
-        const batch = keys;
-        const result = await this.send('BatchGetItem', () =>
-          this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: batch, ConsistentRead: true } } })),
-        );
-        for (const item of result.Responses?.[this.tableName] ?? []) {
-          const record = fromItem(item);
-          if (record) found.set(record.token, record);
-        }
-        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-      }
+    for (const item of await this.table.batchGet([...new Set(tokens)].map(keyItemKey))) {
+      const record = fromItem(item);
+      if (record) found.set(record.token, record);
     }
     return found;
   }
 
   private async putListEntry(record: Pick<KeyRecord, 'token' | 'created_at'>): Promise<void> {
-    await this.send('PutItem', () =>
-      this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: keyPartition(record.token),
-            sk: KEY_LIST_SORT_KEY,
-            token: record.token,
-            // Newest first on the index; the token makes the sort key unique.
-            gsi1pk: KEY_LIST_PARTITION,
-            gsi1sk: `${record.created_at}#${record.token}`,
-          },
-        }),
-      ),
-    );
+    await this.table.put({
+      pk: keyPartition(record.token),
+      sk: KEY_LIST_SORT_KEY,
+      token: record.token,
+      // Newest first on the index; the token makes the sort key unique.
+      gsi1pk: KEY_LIST_PARTITION,
+      gsi1sk: `${record.created_at}#${record.token}`,
+    });
   }
 
   private async deleteListEntry(token: string): Promise<void> {
-    await this.send('DeleteItem', () =>
-      this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: keyPartition(token), sk: KEY_LIST_SORT_KEY } })),
-    );
+    await this.table.delete({ pk: keyPartition(token), sk: KEY_LIST_SORT_KEY });
   }
 
   /** An earlier version's key item, listed by itself: give it an entry, then take it out of the index. */
   private async moveToListEntry(record: KeyRecord): Promise<void> {
     await this.putListEntry(record);
-    try {
-      await this.send('UpdateItem', () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: keyPartition(record.token), sk: KEY_SORT_KEY },
-            UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
-            ConditionExpression: 'attribute_exists(pk)',
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw error;
-    }
-  }
-
-  /** Every DynamoDB call goes through here: failures other than lost conditions mean "store unavailable". */
-  private async send<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (isConditionalFailure(error)) throw error;
-      throw new StoreUnavailableError(operation, error);
-    }
+    const unindexed = new Update().remove(TABLE_SCHEMA.gsi1.partitionKey).remove(TABLE_SCHEMA.gsi1.sortKey);
+    await this.table.update(keyItemKey(record.token), unindexed, { condition: exists('pk') });
   }
 }
 
@@ -626,16 +445,14 @@ export class KeyStore implements KeyLookup {
 
 const KEY_ITEM_ATTRIBUTES = new Set([TABLE_SCHEMA.partitionKey, TABLE_SCHEMA.sortKey, TABLE_SCHEMA.gsi1.partitionKey, TABLE_SCHEMA.gsi1.sortKey, 'type']);
 
-function toItem(record: KeyRecord): Item {
+function toItem(record: KeyRecord): Item & ItemKey {
   return {
-    pk: keyPartition(record.token),
-    sk: KEY_SORT_KEY,
+    ...keyItemKey(record.token),
     type: 'key',
     ...record,
     // On the item, spend includes the reservations in flight (see fromItem).
     spend_nanos: record.spend_nanos + (record.reserved_nanos ?? 0),
-    // Arbitrary JSON as a string: no DynamoDB limits on depth, empty sets or number ranges apply.
-    metadata: JSON.stringify(record.metadata),
+    metadata: encodeMetadata(record.metadata),
   };
 }
 
@@ -667,6 +484,10 @@ function parseMetadata(value: unknown): JsonObject {
   }
 }
 
+function aliasKey(alias: string): ItemKey {
+  return { pk: aliasPartition(alias), sk: ALIAS_SORT_KEY };
+}
+
 function stripLifecycle(record: KeyRecord): KeyRecord {
   const { superseded_by: _next, superseded_at: _at, ttl: _ttl, ...rest } = record;
   // The tombstone's ttl is not the key's: recompute it from `expires`.
@@ -689,104 +510,72 @@ function buildRecord(token: string, keyName: string, changes: KeyChanges, now: n
   return applyChanges(base, changes, now);
 }
 
-/** A record with a change set applied, for writes of whole items (create, regenerate). */
-function applyChanges(base: KeyRecord, changes: KeyChanges, now: number): KeyRecord {
-  const next: Record<string, unknown> = { ...base };
-  const setOrClear = (field: string, value: unknown) => {
-    if (value === null || value === undefined) delete next[field];
-    else next[field] = value;
-  };
+/**
+ * What a validated change set writes, attribute by attribute, in the record's terms (LiteLLM's
+ * /key/update semantics: null clears, absent keeps). `undefined` removes the attribute. Both
+ * kinds of write derive from it: whole items (create, regenerate) and UpdateItem (update, block).
+ */
+function changedAttributes(changes: KeyChanges, now: number): Array<readonly [attribute: string, value: unknown]> {
+  const written: Array<readonly [string, unknown]> = [];
+  const write = (attribute: string, value: unknown) => written.push([attribute, value ?? undefined]);
   for (const [field, value] of Object.entries(changes) as Array<[keyof KeyChanges, unknown]>) {
     switch (field) {
       case 'models':
       case 'allowed_operations':
       case 'allowed_routes':
-        next[field] = value ?? [];
+        write(field, value ?? []);
         break;
       case 'metadata':
-        next.metadata = value ?? {};
+        write('metadata', value ?? {});
         break;
       case 'spend':
-        next.spend_nanos = usdToNanos(value as number);
+        // Settled spend, as a record shows it (the item's spend_nanos also holds the reservations).
+        write('spend_nanos', usdToNanos(value as number));
         break;
       case 'duration': {
         const expires = value === null ? undefined : addDuration(now, parseDuration(value as string)!);
-        setOrClear('expires', expires === undefined ? undefined : iso(expires));
-        setOrClear('ttl', expires === undefined ? undefined : expiryTtl(expires));
+        write('expires', expires === undefined ? undefined : iso(expires));
+        write(TABLE_SCHEMA.ttlAttribute, expires === undefined ? undefined : expiryTtl(expires));
         break;
       }
       case 'budget_duration':
-        setOrClear('budget_duration', value);
-        setOrClear('budget_reset_at', value === null ? undefined : iso(addDuration(now, parseDuration(value as string)!)));
+        write('budget_duration', value);
+        write('budget_reset_at', value === null ? undefined : iso(addDuration(now, parseDuration(value as string)!)));
         break;
       default:
-        setOrClear(field, value);
+        write(field, value);
     }
+  }
+  return written;
+}
+
+/** A record with a change set applied, for writes of whole items (create, regenerate). */
+function applyChanges(base: KeyRecord, changes: KeyChanges, now: number): KeyRecord {
+  const next: Record<string, unknown> = { ...base };
+  for (const [attribute, value] of changedAttributes(changes, now)) {
+    if (value === undefined) delete next[attribute];
+    else next[attribute] = value;
   }
   return next as unknown as KeyRecord;
 }
 
-interface UpdateParts {
-  readonly expression: string;
-  readonly names: Record<string, string>;
-  readonly values: Record<string, unknown>;
-}
-
 /** The same change set as an UpdateItem that touches only the changed attributes (never spend, unless asked: the ledger ADDs to it concurrently). */
-function buildUpdate(changes: KeyChanges, now: number): UpdateParts {
-  const sets: string[] = [];
-  const removes: string[] = [];
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const set = (attribute: string, value: unknown) => {
-    names[`#${attribute}`] = attribute;
-    values[`:${attribute}`] = value;
-    sets.push(`#${attribute} = :${attribute}`);
-  };
-  const remove = (attribute: string) => {
-    names[`#${attribute}`] = attribute;
-    removes.push(`#${attribute}`);
-  };
-  const setOrRemove = (attribute: string, value: unknown) => (value === null || value === undefined ? remove(attribute) : set(attribute, value));
-
-  for (const [field, value] of Object.entries(changes) as Array<[keyof KeyChanges, unknown]>) {
-    switch (field) {
-      case 'models':
-      case 'allowed_operations':
-      case 'allowed_routes':
-        set(field, value ?? []);
-        break;
-      case 'metadata':
-        set('metadata', JSON.stringify(value ?? {}));
-        break;
-      case 'spend':
-        // Reservations of calls in flight stay inside spend_nanos (lambda/accounting/budget.ts).
-        names['#spend_nanos'] = 'spend_nanos';
-        names['#reserved_nanos'] = RESERVED_ATTRIBUTE;
-        values[':spend_nanos'] = usdToNanos(value as number);
-        values[':zero'] = 0;
-        sets.push('#spend_nanos = if_not_exists(#reserved_nanos, :zero) + :spend_nanos');
-        break;
-      case 'duration': {
-        const expires = value === null ? undefined : addDuration(now, parseDuration(value as string)!);
-        setOrRemove('expires', expires === undefined ? undefined : iso(expires));
-        setOrRemove(TABLE_SCHEMA.ttlAttribute, expires === undefined ? undefined : expiryTtl(expires));
-        break;
-      }
-      case 'budget_duration':
-        setOrRemove('budget_duration', value);
-        setOrRemove('budget_reset_at', value === null ? undefined : iso(addDuration(now, parseDuration(value as string)!)));
-        break;
-      case 'object_permission':
-        setOrRemove(field, value as ObjectPermission | null);
-        break;
-      default:
-        setOrRemove(field, value);
+function changeUpdate(changes: KeyChanges, now: number): Update {
+  const update = new Update();
+  for (const [attribute, value] of changedAttributes(changes, now)) {
+    if (attribute === 'spend_nanos') {
+      // Reservations of calls in flight stay inside spend_nanos (lambda/accounting/budget.ts).
+      update.set('spend_nanos', plus(ifNotExists(RESERVED_ATTRIBUTE, 0), value as number));
+    } else {
+      update.setOrRemove(attribute, attribute === 'metadata' && value !== undefined ? encodeMetadata(value as JsonObject) : value);
     }
   }
-  set('updated_at', iso(now));
-  const expression = [`SET ${sets.join(', ')}`, removes.length > 0 ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
-  return { expression, names, values };
+  return update.set('updated_at', iso(now));
+}
+
+/** Arbitrary JSON as a string: no DynamoDB limits on depth, empty sets or number ranges apply. */
+function encodeMetadata(metadata: JsonObject): string {
+  return JSON.stringify(metadata);
 }
 
 function expiryTtl(expiresMs: number): number {
@@ -800,8 +589,4 @@ function iso(ms: number): string {
 /** Enough of a token to tell keys apart in messages (tokens are not secret, but long). */
 export function shortToken(token: string): string {
   return `${token.slice(0, 12)}…`;
-}
-
-export function isConditionalFailure(error: unknown): boolean {
-  return (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }

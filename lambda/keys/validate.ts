@@ -70,12 +70,40 @@ const FIELD_PARSERS: Readonly<Record<keyof KeyChanges, FieldParser>> = {
  * working; a meaningful value is refused rather than silently dropped.
  */
 const UNSUPPORTED_LITELLM_FIELDS = new Set([
-  'aliases', 'config', 'permissions', 'model_max_budget', 'soft_budget',
-  'guardrails', 'policies', 'prompts', 'tags', 'allowed_cache_controls', 'send_invite_email', 'key_type', 'budget_id',
-  'organization_id', 'project_id', 'agent_id', 'enforced_params', 'auto_rotate', 'rotation_interval',
-  'temp_budget_increase', 'temp_budget_expiry', 'allowed_passthrough_routes', 'rpm_limit_type', 'tpm_limit_type',
-  'router_settings', 'access_group_ids', 'object_permission_id', 'team_member_key_duration', 'user_email',
-  'user_role', 'max_budget_in_team', 'budget_limits', 'allowed_vector_store_indexes', 'mcp_servers',
+  'aliases',
+  'config',
+  'permissions',
+  'model_max_budget',
+  'soft_budget',
+  'guardrails',
+  'policies',
+  'prompts',
+  'tags',
+  'allowed_cache_controls',
+  'send_invite_email',
+  'key_type',
+  'budget_id',
+  'organization_id',
+  'project_id',
+  'agent_id',
+  'enforced_params',
+  'auto_rotate',
+  'rotation_interval',
+  'temp_budget_increase',
+  'temp_budget_expiry',
+  'allowed_passthrough_routes',
+  'rpm_limit_type',
+  'tpm_limit_type',
+  'router_settings',
+  'access_group_ids',
+  'object_permission_id',
+  'team_member_key_duration',
+  'user_email',
+  'user_role',
+  'max_budget_in_team',
+  'budget_limits',
+  'allowed_vector_store_indexes',
+  'mcp_servers',
 ]);
 
 export interface KeyReference {
@@ -148,7 +176,18 @@ export interface ListQuery {
   readonly return_full_object: boolean;
 }
 
-const LIST_PARAMS = new Set(['page', 'size', 'key_alias', 'user_id', 'team_id', 'key_hash', 'return_full_object', 'include_team_keys', 'sort_by', 'sort_order']);
+const LIST_PARAMS = new Set([
+  'page',
+  'size',
+  'key_alias',
+  'user_id',
+  'team_id',
+  'key_hash',
+  'return_full_object',
+  'include_team_keys',
+  'sort_by',
+  'sort_order',
+]);
 
 /** GET /key/list (LiteLLM: page ≥ 1, 1 ≤ size ≤ 100, default 10). */
 export function parseListQuery(query: URLSearchParams): ListQuery {
@@ -310,8 +349,16 @@ const PERMISSION_KIND: Readonly<Record<ObjectPermissionField, ResourceKind>> = {
 };
 /** LiteLLM's object_permission members that have no Bedrock counterpart: accepted only empty. */
 const LITELLM_OBJECT_PERMISSION_FIELDS = new Set([
-  'mcp_servers', 'mcp_access_groups', 'mcp_tool_permissions', 'mcp_toolsets', 'blocked_tools', 'agent_access_groups',
-  'models', 'search_tools', 'mcp_tool_search_enabled', 'skills',
+  'mcp_servers',
+  'mcp_access_groups',
+  'mcp_tool_permissions',
+  'mcp_toolsets',
+  'blocked_tools',
+  'agent_access_groups',
+  'models',
+  'search_tools',
+  'mcp_tool_search_enabled',
+  'skills',
 ]);
 
 function parseObjectPermission(value: unknown, field: string): ObjectPermission | null {
@@ -325,7 +372,9 @@ function parseObjectPermission(value: unknown, field: string): ObjectPermission 
     if ((OBJECT_PERMISSION_FIELDS as readonly string[]).includes(target)) {
       const kind = PERMISSION_KIND[target as ObjectPermissionField];
       const entries = stringList(raw, path, (entry) =>
-        entry.trim() === '*' || parseResourceName(kind, entry) ? undefined : `is not a ${kind} ID or ARN${kind === 'agent' || kind === 'flow' ? ' (or ID/ALIAS_ID)' : ''}`,
+        entry.trim() === '*' || parseResourceName(kind, entry)
+          ? undefined
+          : `is not a ${kind} ID or ARN${kind === 'agent' || kind === 'flow' ? ' (or ID/ALIAS_ID)' : ''}`,
       );
       const merged = [...(result[target as ObjectPermissionField] ?? []), ...entries];
       result[target as ObjectPermissionField] = [...new Set(merged)];

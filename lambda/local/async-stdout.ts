@@ -31,7 +31,7 @@ export function makeStdoutAsync(options: { stream?: NodeJS.WriteStream; fd?: num
   let callbacks: (() => void)[] = [];
   let inFlight = false;
   let scheduled = false;
-  let idle: (() => void)[] = [];
+  const idle: (() => void)[] = [];
 
   const take = (): { bytes: Buffer; done: (() => void)[] } => {
     const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queued);

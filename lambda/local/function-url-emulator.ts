@@ -22,17 +22,15 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { LambdaResponseStream } from '../runtime/function-url.js';
 import { ByteBudget } from './byte-budget.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { readBody } from './request-body.js';
+import { PRELUDE_CONTENT_TYPE, PRELUDE_DELIMITER, PreludeResponseStream, type ResponseHead } from './response-stream.js';
 import { Slots } from './slots.js';
 
 export const FUNCTION_URL_MAX_REQUEST_BYTES = 6 * 1024 * 1024;
-const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
-const DELIMITER = Buffer.alloc(8);
 
 type StreamingHandler = (event: LambdaFunctionURLEvent, stream: LambdaResponseStream, context: Context) => unknown;
 
@@ -54,7 +52,7 @@ export function installAwslambdaGlobal(): void {
       const json = JSON.stringify(prelude);
       (stream as EmulatedStream)._onBeforeFirstWrite = (write: (chunk: string | Uint8Array) => void) => {
         write(json);
-        write(DELIMITER);
+        write(PRELUDE_DELIMITER);
       };
       return stream;
     },
@@ -376,16 +374,11 @@ async function invoke(options: EmulatorOptions, req: CompatRequest, res: CompatR
 }
 
 /**
- * The response stream a streaming handler writes to. Bytes before the 8-NUL delimiter are the
- * JSON prelude (status, headers, cookies); the rest is the body, forwarded as it comes with
- * the HTTP response's backpressure.
+ * The response stream a streaming handler writes to (lambda/local/response-stream.ts reads the
+ * prelude): the head becomes the HTTP response's, the body is forwarded as it comes with the
+ * HTTP response's backpressure.
  */
-class EmulatedResponseStream extends Writable implements EmulatedStream {
-  _onBeforeFirstWrite?: (write: (chunk: string | Uint8Array) => void) => void;
-  private contentType = 'application/octet-stream';
-  private firstWriteDone = false;
-  private preludeBuffer: Buffer | undefined = Buffer.alloc(0);
-  private sentHead = false;
+class EmulatedResponseStream extends PreludeResponseStream implements EmulatedStream {
   readonly finished: Promise<void>;
 
   constructor(private readonly res: CompatResponse) {
@@ -396,47 +389,13 @@ class EmulatedResponseStream extends Writable implements EmulatedStream {
     });
   }
 
-  setContentType(contentType: string): void {
-    if (this.firstWriteDone) throw new Error('Cannot set content-type, too late.');
-    this.contentType = contentType;
-  }
-
   headersSent(): boolean {
-    return this.sentHead;
-  }
-
-  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    if (!this.firstWriteDone) {
-      this.firstWriteDone = true;
-      this._onBeforeFirstWrite?.((early) => super.write(early));
-    }
-    return super.write(chunk as Buffer, encoding as BufferEncoding, callback as (error?: Error | null) => void);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.contentType !== PRELUDE_CONTENT_TYPE) {
-      this.sendHead(200, { 'content-type': this.contentType });
-      return this.forward(chunk, callback);
-    }
-    if (this.preludeBuffer === undefined) return this.forward(chunk, callback);
-    this.preludeBuffer = Buffer.concat([this.preludeBuffer, chunk]);
-    const end = this.preludeBuffer.indexOf(DELIMITER);
-    if (end === -1) return callback();
-    const prelude = parsePrelude(this.preludeBuffer.subarray(0, end));
-    const rest = this.preludeBuffer.subarray(end + DELIMITER.length);
-    this.preludeBuffer = undefined;
-    if (!prelude) return callback(new Error('invalid response prelude'));
-    this.sendHead(prelude.statusCode, prelude.headers, prelude.cookies);
-    if (rest.byteLength === 0) return callback();
-    this.forward(rest, callback);
+    return this.headKnown;
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.sentHead) {
-      // Ended without a complete prelude: what a Function URL answers 502 for.
-      if (this.contentType === PRELUDE_CONTENT_TYPE) return callback(new Error('stream ended before the response prelude'));
-      this.sendHead(200, { 'content-type': this.contentType });
-    }
+    // Ended without a complete prelude: what a Function URL answers 502 for.
+    if (this.endWithoutBody() === 'no-prelude') return callback(new Error('stream ended before the response prelude'));
     this.res.end(() => callback());
   }
 
@@ -444,17 +403,15 @@ class EmulatedResponseStream extends Writable implements EmulatedStream {
     callback(error);
   }
 
-  private sendHead(status: number, headers: Record<string, string>, cookies: string[] = []): void {
-    if (this.sentHead) return;
-    this.sentHead = true;
-    const outgoing: Record<string, string | string[]> = { ...headers };
-    if (cookies.length > 0) outgoing['set-cookie'] = cookies;
-    (this.res as http.ServerResponse).writeHead(status, outgoing);
+  protected onHead(head: ResponseHead): void {
+    const outgoing: Record<string, string | string[]> = { ...head.headers };
+    if (head.cookies && head.cookies.length > 0) outgoing['set-cookie'] = head.cookies;
+    (this.res as http.ServerResponse).writeHead(head.statusCode, outgoing);
     // Push the status line and headers now: a streaming client must see them before the body.
     (this.res as http.ServerResponse).flushHeaders?.();
   }
 
-  private forward(chunk: Buffer, callback: (error?: Error | null) => void): void {
+  protected onBody(chunk: Buffer, callback: (error?: Error | null) => void): void {
     if (this.res.destroyed) return callback(new Error('client gone'));
     if ((this.res as http.ServerResponse).write(chunk)) return callback();
     const done = () => {
@@ -464,21 +421,6 @@ class EmulatedResponseStream extends Writable implements EmulatedStream {
     };
     this.res.on('drain', done);
     this.res.on('close', done);
-  }
-}
-
-function parsePrelude(bytes: Buffer): { statusCode: number; headers: Record<string, string>; cookies?: string[] } | undefined {
-  try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as { statusCode?: unknown; headers?: unknown; cookies?: unknown };
-    const statusCode = typeof parsed.statusCode === 'number' ? parsed.statusCode : 200;
-    const headers: Record<string, string> = {};
-    if (parsed.headers && typeof parsed.headers === 'object') {
-      for (const [name, value] of Object.entries(parsed.headers as Record<string, unknown>)) headers[name.toLowerCase()] = String(value);
-    }
-    const cookies = Array.isArray(parsed.cookies) ? parsed.cookies.map(String) : undefined;
-    return { statusCode, headers, cookies };
-  } catch {
-    return undefined;
   }
 }
 

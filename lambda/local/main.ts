@@ -19,7 +19,11 @@ const stdout = makeStdoutAsync();
 const dataDir = resolve(process.env.RELAY_DATA_DIR || '.relay');
 const master = resolveLocalMasterKey(process.env, dataDir);
 // Keys' AWS secret access keys are derived from this (lambda/keys/aws-credentials.ts).
-const env: Record<string, string | undefined> = { ...process.env, RELAY_MASTER_KEY: master.key, RELAY_SIGV4_SECRET: resolveLocalSigningSecret(process.env, dataDir) };
+const env: Record<string, string | undefined> = {
+  ...process.env,
+  RELAY_MASTER_KEY: master.key,
+  RELAY_SIGV4_SECRET: resolveLocalSigningSecret(process.env, dataDir),
+};
 
 let local: LocalServer;
 try {

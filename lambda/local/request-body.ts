@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { ByteBudget } from './byte-budget.js';
 
 export type BodyResult =
-  | { readonly kind: 'ok'; readonly body: Buffer; /** Bytes held in the budget until the invocation ends. */ readonly reserved: number }
+  | { readonly kind: 'ok'; readonly body: Buffer /** Bytes held in the budget until the invocation ends. */; readonly reserved: number }
   | { readonly kind: 'too-large' }
   | { readonly kind: 'over-budget' }
   | { readonly kind: 'stalled' }

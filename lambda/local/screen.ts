@@ -57,7 +57,9 @@ export function renderRelayRefusal(refusal: Refusal, head: RequestHead): LocalAn
     return {
       status: refusal.status,
       headers: { 'content-type': 'application/json', ...retryAfter(refusal) },
-      body: JSON.stringify({ error: { message: refusal.message, type: refusal.status === 503 ? 'service_unavailable' : 'request_timeout', param: null, code } }),
+      body: JSON.stringify({
+        error: { message: refusal.message, type: refusal.status === 503 ? 'service_unavailable' : 'request_timeout', param: null, code },
+      }),
     };
   }
   return render(error, head, crypto.randomUUID());

@@ -102,6 +102,7 @@ export function coalesceWindowFromEnv(env: Env): number {
   const value = env.RELAY_USAGE_COALESCE_MS;
   if (value === undefined || value === '') return DEFAULT_COALESCE_WINDOW_MS;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 1_000) throw new Error(`RELAY_USAGE_COALESCE_MS must be a whole number of milliseconds from 0 to 1000, got "${value}"`);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 1_000)
+    throw new Error(`RELAY_USAGE_COALESCE_MS must be a whole number of milliseconds from 0 to 1000, got "${value}"`);
   return parsed;
 }

@@ -167,7 +167,7 @@ export function withoutNullUsage(json: string): string | undefined {
       const candidate = json.slice(0, match.index) + json.slice(match.index + match[0].length);
       try {
         const parsed: unknown = JSON.parse(candidate);
-        if (isRecord(parsed) && !Object.prototype.hasOwnProperty.call(parsed, 'usage') && JSON.stringify(parsed) === expected) return candidate;
+        if (isRecord(parsed) && !Object.hasOwn(parsed, 'usage') && JSON.stringify(parsed) === expected) return candidate;
       } catch {
         // That occurrence was not the member; try the next.
       }
@@ -234,7 +234,8 @@ export class UsageChunkFilter implements ChunkFilter, LineSink {
   lineFeedOfPreviousLine(): void {
     const lf = this.chunk.subarray(0, 1);
     this.start = 1;
-    if (this.eventOpen) this.add(lf); // part of the open event: goes out (or not) with it
+    if (this.eventOpen)
+      this.add(lf); // part of the open event: goes out (or not) with it
     else if (!this.lastEventDropped) this.out.push(lf);
   }
 

@@ -23,14 +23,7 @@ import type { Meter, MeterFactory, MeterResult } from '../pipeline.js';
 import type { RouteSpec } from '../routes/table.js';
 import { EventStreamMeter } from './eventstream.js';
 import { agentTraceReader, converseStreamReader, invokeStreamReader } from './eventstream-readers.js';
-import {
-  anthropicDocument,
-  chatCompletionDocument,
-  converseUsage,
-  guardrailUsage,
-  responsesDocument,
-  responsesEvent,
-} from './families.js';
+import { anthropicDocument, chatCompletionDocument, converseUsage, guardrailUsage, responsesDocument, responsesEvent } from './families.js';
 import { HeaderMeter, headerValue } from './headers.js';
 import { anthropicContent, chatContent, responsesContent } from './content.js';
 import { JsonBodyMeter, MAX_JSON_BODY_BYTES } from './json-body.js';

@@ -143,12 +143,7 @@ export function requestReferences(match: MatchedRoute, headers: Readonly<Record<
  * refused duplicate names there. A call built without one has its body read here with the same
  * strict parser (a body that parser refuses is one nothing can be verified in).
  */
-export function bodyReferences(
-  operation: string,
-  body: Buffer,
-  kinds: ReadonlySet<ReferenceKind>,
-  document?: JsonDocument,
-): Reference[] | undefined {
+export function bodyReferences(operation: string, body: Buffer, kinds: ReadonlySet<ReferenceKind>, document?: JsonDocument): Reference[] | undefined {
   const wanted = (BODY_REFERENCES[operation] ?? []).filter((ref) => kinds.has(ref.kind));
   if (wanted.length === 0 || body.length === 0) return [];
   let json: unknown;

@@ -137,7 +137,10 @@ const ZERO_USAGE = { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, c
 export function refuseUnpricedServiceTier(record: Pick<KeyRecord, 'max_budget' | 'tpm_limit' | 'model_tpm_limit'>, call: CallContext, price: PriceFn): void {
   const requested = serviceTierOf(call);
   if (isStandardTier(requested.tier) || !tierGuarded(record)) return;
-  const where = requested.source === 'header' ? `the ${SERVICE_TIER_HEADER} header` : `the request body's ${requested.source === 'body.serviceTier' ? 'serviceTier' : 'service_tier'}`;
+  const where =
+    requested.source === 'header'
+      ? `the ${SERVICE_TIER_HEADER} header`
+      : `the request body's ${requested.source === 'body.serviceTier' ? 'serviceTier' : 'service_tier'}`;
   if (requested.tier === 'unrecognised') {
     throw new RelayError(
       400,

@@ -5,7 +5,17 @@
 import { normalizeModelId, type NormalizedModel } from '../models/ids.js';
 import type { TokenUsage } from '../pipeline.js';
 import type { PriceSpec, TokenPrices } from './table.js';
-import { DEFAULT_TIER_MULTIPLIERS, isPricedTier, isStandardTier, parseMultiplier, PRICED_TIERS, ratioToNumber, type PricedTier, type Ratio, type TierMultipliers } from './tiers.js';
+import {
+  DEFAULT_TIER_MULTIPLIERS,
+  isPricedTier,
+  isStandardTier,
+  parseMultiplier,
+  PRICED_TIERS,
+  ratioToNumber,
+  type PricedTier,
+  type Ratio,
+  type TierMultipliers,
+} from './tiers.js';
 import { PICOS_PER_NANO, picosToNanos, PriceValueError, usdPer1kToPicosPerToken } from './units.js';
 
 /** Pico-USD per token. */

@@ -74,7 +74,8 @@ export function tierMultipliersFrom(text: string | undefined): TierMultipliers {
   }
   const result: Record<PricedTier, Ratio> = { ...DEFAULT_TIER_MULTIPLIERS };
   for (const [tier, value] of Object.entries(parsed)) {
-    if (!(PRICED_TIERS as readonly string[]).includes(tier)) throw new PriceConfigError(`${origin}.${tier}: unknown tier (expected ${PRICED_TIERS.join(' or ')})`);
+    if (!(PRICED_TIERS as readonly string[]).includes(tier))
+      throw new PriceConfigError(`${origin}.${tier}: unknown tier (expected ${PRICED_TIERS.join(' or ')})`);
     try {
       result[tier as PricedTier] = parseMultiplier(value);
     } catch (error) {
@@ -93,7 +94,9 @@ function overlay(book: PriceBook, text: string, origin: string): PriceBook {
     throw new PriceConfigError(`${origin}: not valid JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new PriceConfigError(`${origin}: must be a JSON object mapping model IDs to prices, e.g. {"anthropic.claude-opus-4-7": {"input": 0.0055, "output": 0.0275}}`);
+    throw new PriceConfigError(
+      `${origin}: must be a JSON object mapping model IDs to prices, e.g. {"anthropic.claude-opus-4-7": {"input": 0.0055, "output": 0.0275}}`,
+    );
   }
   try {
     return book.with(parsed as Record<string, PriceSpec | null>, origin);

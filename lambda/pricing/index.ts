@@ -12,7 +12,17 @@ import type { TokenUsage } from '../pipeline.js';
 import type { CallPrice, ModelCandidates } from './book.js';
 import { defaultPriceBook } from './config.js';
 
-export { PriceBook, PriceTableError, costNanos, priceKeyOf, tierMultiplier, type CallPrice, type CompiledPrice, type ModelCandidates, type PriceFn } from './book.js';
+export {
+  PriceBook,
+  PriceTableError,
+  costNanos,
+  priceKeyOf,
+  tierMultiplier,
+  type CallPrice,
+  type CompiledPrice,
+  type ModelCandidates,
+  type PriceFn,
+} from './book.js';
 export { PriceConfigError, defaultPriceBook, loadPriceBook, tierMultipliersFrom, type ReadTextFile } from './config.js';
 export { BUILTIN_PRICES, PRICE_SOURCES, PRICES_TAKEN_ON, type PriceSpec, type PriceValue, type TierPriceSpec, type TokenPrices } from './table.js';
 export { DEFAULT_TIER_MULTIPLIER_VALUES, isStandardTier, type PricedTier, type ServiceTier } from './tiers.js';

@@ -187,9 +187,30 @@ export const BUILTIN_PRICES: Readonly<Record<string, PriceSpec>> = {
   'openai.gpt-oss-safeguard-120b': { input: 0.00015, output: 0.0006, source: M },
   'openai.gpt-5.4': { input: 0.00275, output: 0.0165, cacheRead: 0.000275, source: G },
   'openai.gpt-5.5': { input: 0.0055, output: 0.033, cacheRead: 0.00055, source: G },
-  'openai.gpt-5.6-sol': { input: 0.0055, output: 0.033, cacheRead: 0.00055, cacheWrite: 0.006875, longContext: { aboveInputTokens: 272_000, input: 0.011, output: 0.0495, cacheRead: 0.0011, cacheWrite: 0.01375 }, source: G },
-  'openai.gpt-5.6-terra': { input: 0.0022, output: 0.0132, cacheRead: 0.00022, cacheWrite: 0.00275, longContext: { aboveInputTokens: 272_000, input: 0.0044, output: 0.0198, cacheRead: 0.00044, cacheWrite: 0.0055 }, source: G }, // price since 2026-07-30
-  'openai.gpt-5.6-luna': { input: 0.00022, output: 0.00132, cacheRead: 0.000022, cacheWrite: 0.000275, longContext: { aboveInputTokens: 272_000, input: 0.00044, output: 0.00198, cacheRead: 0.000044, cacheWrite: 0.00055 }, source: G }, // price since 2026-07-30
+  'openai.gpt-5.6-sol': {
+    input: 0.0055,
+    output: 0.033,
+    cacheRead: 0.00055,
+    cacheWrite: 0.006875,
+    longContext: { aboveInputTokens: 272_000, input: 0.011, output: 0.0495, cacheRead: 0.0011, cacheWrite: 0.01375 },
+    source: G,
+  },
+  'openai.gpt-5.6-terra': {
+    input: 0.0022,
+    output: 0.0132,
+    cacheRead: 0.00022,
+    cacheWrite: 0.00275,
+    longContext: { aboveInputTokens: 272_000, input: 0.0044, output: 0.0198, cacheRead: 0.00044, cacheWrite: 0.0055 },
+    source: G,
+  }, // price since 2026-07-30
+  'openai.gpt-5.6-luna': {
+    input: 0.00022,
+    output: 0.00132,
+    cacheRead: 0.000022,
+    cacheWrite: 0.000275,
+    longContext: { aboveInputTokens: 272_000, input: 0.00044, output: 0.00198, cacheRead: 0.000044, cacheWrite: 0.00055 },
+    source: G,
+  }, // price since 2026-07-30
 
   // ── Qwen
   'qwen.qwen3-32b': { input: 0.00015, output: 0.0006, tiers: ON_DEMAND_TIERS, source: G },

@@ -56,13 +56,14 @@ export type TierMultipliers = Readonly<Record<PricedTier, Ratio>>;
 export const DEFAULT_TIER_MULTIPLIER_VALUES: Readonly<Record<PricedTier, string>> = { priority: '1.75', flex: '0.5' };
 
 export const TIERED_MODELS_SOURCE =
-  'docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html (models supported by Priority and Flex) and the What\'s New post of 2025-11-18';
+  "docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html (models supported by Priority and Flex) and the What's New post of 2025-11-18";
 
 const DECIMAL = /^(\d+)(?:\.(\d*))?$/;
 
 /** A non-negative decimal (number or string) → an exact ratio, e.g. 1.75 → 175/100. */
 export function parseMultiplier(value: unknown): Ratio {
-  if (typeof value === 'number' && (!Number.isFinite(value) || value < 0)) throw new PriceValueError(`must be a finite, non-negative number, got ${String(value)}`);
+  if (typeof value === 'number' && (!Number.isFinite(value) || value < 0))
+    throw new PriceValueError(`must be a finite, non-negative number, got ${String(value)}`);
   if (typeof value !== 'number' && typeof value !== 'string') throw new PriceValueError(`must be a number or decimal string, got ${JSON.stringify(value)}`);
   const text = (typeof value === 'number' ? String(value) : value).trim();
   const match = DECIMAL.exec(text);

@@ -37,9 +37,7 @@ export function usdPer1kToPicosPerToken(value: number | string): bigint {
   if (shift >= 0) return digits * 10n ** BigInt(shift);
   const divisor = 10n ** BigInt(-shift);
   if (digits % divisor !== 0n) {
-    throw new PriceValueError(
-      `${text} USD per 1K tokens is finer than 1e-12 USD per token (the relay's unit); round it to at most 9 decimals of USD per 1K`,
-    );
+    throw new PriceValueError(`${text} USD per 1K tokens is finer than 1e-12 USD per token (the relay's unit); round it to at most 9 decimals of USD per 1K`);
   }
   return digits / divisor;
 }

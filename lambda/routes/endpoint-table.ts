@@ -16,8 +16,10 @@ export function endpointTableMarkdown(routes: readonly RouteSpec[] = ROUTES): st
     const notes = [
       r.stream === 'eventstream' ? 'event stream' : r.stream === 'sse-when-requested' ? 'SSE when `"stream": true`' : '',
       r.unsupported ? '**not relayed** (bidirectional HTTP/2)' : '',
-      r.discovery ? 'answer filtered to the key\'s models' : '',
-    ].filter(Boolean).join('; ');
+      r.discovery ? "answer filtered to the key's models" : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     const source = r.source === 'sdk' ? 'Smithy model' : r.source.startsWith('sdk:') ? `Smithy model (${r.source.slice(4)})` : r.source;
     return `| \`${r.method} ${r.prefix}${r.template}\` | ${r.operation} | ${SERVICE_HOSTS[r.service]} | ${r.iamActions.map((a) => `\`${a}\``).join(', ') || '—'} | ${notes || '—'} | ${source} |`;
   });

@@ -114,11 +114,7 @@ function validatePath(rest: string): string[] {
  * unencoded `/`. Literal segments after it anchor the split, so `/model/arn:…/us.x/converse`
  * still resolves to modelId = `arn:…/us.x`.
  */
-function matchSegments(
-  template: readonly CompiledSegment[],
-  raw: readonly string[],
-  allowMultiSegment: boolean,
-): Record<string, string> | undefined {
+function matchSegments(template: readonly CompiledSegment[], raw: readonly string[], allowMultiSegment: boolean): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   const walk = (t: number, r: number): boolean => {
     if (t === template.length) return r === raw.length;

@@ -84,12 +84,7 @@ export const ARN_CAPABLE_LABELS: ReadonlySet<string> = new Set([
 const SDK = 'sdk';
 const RUNTIME_COMPAT_DOC = 'docs.aws.amazon.com/bedrock/latest/userguide';
 
-function runtime(
-  operation: string,
-  method: RouteSpec['method'],
-  template: string,
-  extra: Partial<RouteSpec> & { iamActions: readonly string[] },
-): RouteSpec {
+function runtime(operation: string, method: RouteSpec['method'], template: string, extra: Partial<RouteSpec> & { iamActions: readonly string[] }): RouteSpec {
   return {
     operation,
     service: 'bedrock-runtime',
@@ -105,12 +100,7 @@ function runtime(
   };
 }
 
-function agentRuntime(
-  operation: string,
-  method: RouteSpec['method'],
-  template: string,
-  extra: Partial<RouteSpec> = {},
-): RouteSpec {
+function agentRuntime(operation: string, method: RouteSpec['method'], template: string, extra: Partial<RouteSpec> = {}): RouteSpec {
   return {
     operation,
     service: 'bedrock-agent-runtime',
@@ -152,35 +142,53 @@ const SESSION = { sessionIdentifier: 'session' } as const;
 export const ROUTES: readonly RouteSpec[] = [
   // ── bedrock-runtime: native operations (Smithy model com.amazonaws.bedrockruntime) ──
   runtime('Converse', 'POST', '/model/{modelId}/converse', {
-    resources: MODEL, model: PATH_MODEL, iamActions: ['bedrock:InvokeModel'],
+    resources: MODEL,
+    model: PATH_MODEL,
+    iamActions: ['bedrock:InvokeModel'],
   }),
   runtime('ConverseStream', 'POST', '/model/{modelId}/converse-stream', {
-    resources: MODEL, model: PATH_MODEL, stream: 'eventstream', iamActions: ['bedrock:InvokeModelWithResponseStream'],
+    resources: MODEL,
+    model: PATH_MODEL,
+    stream: 'eventstream',
+    iamActions: ['bedrock:InvokeModelWithResponseStream'],
   }),
   runtime('InvokeModel', 'POST', '/model/{modelId}/invoke', {
-    resources: MODEL, model: PATH_MODEL, iamActions: ['bedrock:InvokeModel'],
+    resources: MODEL,
+    model: PATH_MODEL,
+    iamActions: ['bedrock:InvokeModel'],
   }),
   runtime('InvokeModelWithResponseStream', 'POST', '/model/{modelId}/invoke-with-response-stream', {
-    resources: MODEL, model: PATH_MODEL, stream: 'eventstream', iamActions: ['bedrock:InvokeModelWithResponseStream'],
+    resources: MODEL,
+    model: PATH_MODEL,
+    stream: 'eventstream',
+    iamActions: ['bedrock:InvokeModelWithResponseStream'],
   }),
   runtime('InvokeModelWithBidirectionalStream', 'POST', '/model/{modelId}/invoke-with-bidirectional-stream', {
-    resources: MODEL, model: PATH_MODEL, stream: 'eventstream', iamActions: [],
+    resources: MODEL,
+    model: PATH_MODEL,
+    stream: 'eventstream',
+    iamActions: [],
     unsupported:
       'InvokeModelWithBidirectionalStream needs a bidirectional HTTP/2 stream, which a Lambda Function URL cannot carry (the request body must arrive whole before the function runs). Call bedrock-runtime directly for bidirectional streaming.',
   }),
   runtime('CountTokens', 'POST', '/model/{modelId}/count-tokens', {
-    resources: MODEL, model: PATH_MODEL, iamActions: ['bedrock:CountTokens'],
+    resources: MODEL,
+    model: PATH_MODEL,
+    iamActions: ['bedrock:CountTokens'],
   }),
   runtime('ApplyGuardrail', 'POST', '/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply', {
-    resources: { guardrailIdentifier: 'guardrail', guardrailVersion: 'guardrail-version' }, iamActions: ['bedrock:ApplyGuardrail'],
+    resources: { guardrailIdentifier: 'guardrail', guardrailVersion: 'guardrail-version' },
+    iamActions: ['bedrock:ApplyGuardrail'],
   }),
   runtime('InvokeGuardrailChecks', 'POST', '/guardrail-checks/invoke', { iamActions: ['bedrock:InvokeGuardrailChecks'] }),
   runtime('StartAsyncInvoke', 'POST', '/async-invoke', {
     // The Service Authorization Reference defines no StartAsyncInvoke action: InvokeModel authorises it.
-    model: BODY_MODEL, iamActions: ['bedrock:InvokeModel'],
+    model: BODY_MODEL,
+    iamActions: ['bedrock:InvokeModel'],
   }),
   runtime('GetAsyncInvoke', 'GET', '/async-invoke/{invocationArn}', {
-    resources: { invocationArn: 'async-invocation' }, iamActions: ['bedrock:GetAsyncInvoke'],
+    resources: { invocationArn: 'async-invocation' },
+    iamActions: ['bedrock:GetAsyncInvoke'],
   }),
   runtime('ListAsyncInvokes', 'GET', '/async-invoke', { iamActions: ['bedrock:ListAsyncInvokes'] }),
 
@@ -192,41 +200,80 @@ export const ROUTES: readonly RouteSpec[] = [
 
   // ── bedrock control plane: read-only discovery only ──
   {
-    operation: 'ListInferenceProfiles', service: 'bedrock', prefix: '/bedrock', method: 'GET', template: '/inference-profiles',
-    successStatus: 200, stream: 'none', family: 'bedrock', resources: {}, iamActions: ['bedrock:ListInferenceProfiles'],
-    source: 'sdk:@aws-sdk/client-bedrock', discovery: 'list-inference-profiles',
+    operation: 'ListInferenceProfiles',
+    service: 'bedrock',
+    prefix: '/bedrock',
+    method: 'GET',
+    template: '/inference-profiles',
+    successStatus: 200,
+    stream: 'none',
+    family: 'bedrock',
+    resources: {},
+    iamActions: ['bedrock:ListInferenceProfiles'],
+    source: 'sdk:@aws-sdk/client-bedrock',
+    discovery: 'list-inference-profiles',
   },
   {
-    operation: 'GetInferenceProfile', service: 'bedrock', prefix: '/bedrock', method: 'GET', template: '/inference-profiles/{inferenceProfileIdentifier}',
-    successStatus: 200, stream: 'none', family: 'bedrock', resources: { inferenceProfileIdentifier: 'model' },
-    model: { from: 'path', label: 'inferenceProfileIdentifier' }, iamActions: ['bedrock:GetInferenceProfile'],
-    source: 'sdk:@aws-sdk/client-bedrock', discovery: 'get-inference-profile',
+    operation: 'GetInferenceProfile',
+    service: 'bedrock',
+    prefix: '/bedrock',
+    method: 'GET',
+    template: '/inference-profiles/{inferenceProfileIdentifier}',
+    successStatus: 200,
+    stream: 'none',
+    family: 'bedrock',
+    resources: { inferenceProfileIdentifier: 'model' },
+    model: { from: 'path', label: 'inferenceProfileIdentifier' },
+    iamActions: ['bedrock:GetInferenceProfile'],
+    source: 'sdk:@aws-sdk/client-bedrock',
+    discovery: 'get-inference-profile',
   },
   {
-    operation: 'ListFoundationModels', service: 'bedrock', prefix: '/bedrock', method: 'GET', template: '/foundation-models',
-    successStatus: 200, stream: 'none', family: 'bedrock', resources: {}, iamActions: ['bedrock:ListFoundationModels'],
-    source: 'sdk:@aws-sdk/client-bedrock', discovery: 'list-foundation-models',
+    operation: 'ListFoundationModels',
+    service: 'bedrock',
+    prefix: '/bedrock',
+    method: 'GET',
+    template: '/foundation-models',
+    successStatus: 200,
+    stream: 'none',
+    family: 'bedrock',
+    resources: {},
+    iamActions: ['bedrock:ListFoundationModels'],
+    source: 'sdk:@aws-sdk/client-bedrock',
+    discovery: 'list-foundation-models',
   },
   {
-    operation: 'GetFoundationModel', service: 'bedrock', prefix: '/bedrock', method: 'GET', template: '/foundation-models/{modelIdentifier}',
-    successStatus: 200, stream: 'none', family: 'bedrock', resources: { modelIdentifier: 'model' },
-    model: { from: 'path', label: 'modelIdentifier' }, iamActions: ['bedrock:GetFoundationModel'],
-    source: 'sdk:@aws-sdk/client-bedrock', discovery: 'get-foundation-model',
+    operation: 'GetFoundationModel',
+    service: 'bedrock',
+    prefix: '/bedrock',
+    method: 'GET',
+    template: '/foundation-models/{modelIdentifier}',
+    successStatus: 200,
+    stream: 'none',
+    family: 'bedrock',
+    resources: { modelIdentifier: 'model' },
+    model: { from: 'path', label: 'modelIdentifier' },
+    iamActions: ['bedrock:GetFoundationModel'],
+    source: 'sdk:@aws-sdk/client-bedrock',
+    discovery: 'get-foundation-model',
   },
 
   // ── bedrock-agent-runtime (Smithy model com.amazonaws.bedrockagentruntime) ──
   agentRuntime('InvokeAgent', 'POST', '/agents/{agentId}/agentAliases/{agentAliasId}/sessions/{sessionId}/text', {
-    resources: { ...AGENT_ALIAS, sessionId: 'session' }, stream: 'eventstream',
+    resources: { ...AGENT_ALIAS, sessionId: 'session' },
+    stream: 'eventstream',
   }),
   agentRuntime('InvokeInlineAgent', 'POST', '/agents/{sessionId}', { resources: { sessionId: 'session' }, stream: 'eventstream' }),
   agentRuntime('GetAgentMemory', 'GET', '/agents/{agentId}/agentAliases/{agentAliasId}/memories', { resources: AGENT_ALIAS }),
   agentRuntime('DeleteAgentMemory', 'DELETE', '/agents/{agentId}/agentAliases/{agentAliasId}/memories', {
-    resources: AGENT_ALIAS, successStatus: 202,
+    resources: AGENT_ALIAS,
+    successStatus: 202,
   }),
   agentRuntime('Retrieve', 'POST', '/knowledgebases/{knowledgeBaseId}/retrieve', { resources: { knowledgeBaseId: 'knowledge-base' } }),
   agentRuntime('RetrieveAndGenerate', 'POST', '/retrieveAndGenerate'),
   agentRuntime('RetrieveAndGenerateStream', 'POST', '/retrieveAndGenerateStream', {
-    stream: 'eventstream', iamActions: ['bedrock:RetrieveAndGenerate'],
+    stream: 'eventstream',
+    iamActions: ['bedrock:RetrieveAndGenerate'],
   }),
   agentRuntime('AgenticRetrieveStream', 'POST', '/agenticRetrieveStream', { stream: 'eventstream' }),
   agentRuntime('Rerank', 'POST', '/rerank'),
@@ -280,13 +327,31 @@ export const ROUTES: readonly RouteSpec[] = [
 function mantleRoutes(): RouteSpec[] {
   const source = 'shared/reference/bedrock-http-surfaces.md (bedrock-mantle); docs.aws.amazon.com/bedrock/latest/userguide/bedrock-mantle.html';
   const inference = (operation: string, template: string, family: ApiFamily): RouteSpec => ({
-    operation, service: 'bedrock-mantle', prefix: '/bedrock-mantle', method: 'POST', template, successStatus: 200,
-    stream: 'sse-when-requested', family, resources: {}, model: BODY_MODEL,
-    iamActions: ['bedrock-mantle:CreateInference'], source,
+    operation,
+    service: 'bedrock-mantle',
+    prefix: '/bedrock-mantle',
+    method: 'POST',
+    template,
+    successStatus: 200,
+    stream: 'sse-when-requested',
+    family,
+    resources: {},
+    model: BODY_MODEL,
+    iamActions: ['bedrock-mantle:CreateInference'],
+    source,
   });
   const models = (operation: string, template: string): RouteSpec => ({
-    operation, service: 'bedrock-mantle', prefix: '/bedrock-mantle', method: 'GET', template, successStatus: 200,
-    stream: 'none', family: 'openai', resources: {}, iamActions: ['bedrock-mantle:ListModels'], source,
+    operation,
+    service: 'bedrock-mantle',
+    prefix: '/bedrock-mantle',
+    method: 'GET',
+    template,
+    successStatus: 200,
+    stream: 'none',
+    family: 'openai',
+    resources: {},
+    iamActions: ['bedrock-mantle:ListModels'],
+    source,
     discovery: 'list-mantle-models',
   });
   return [

@@ -27,7 +27,6 @@ const EMPTY = new Uint8Array(0);
 export type LambdaResponseStream = Writable & { setContentType(contentType: string): void };
 type PreludeWriter = (stream: LambdaResponseStream, prelude: { statusCode: number; headers: Record<string, string> }) => LambdaResponseStream;
 
-
 /**
  * The Lambda response stream as a ResponseSink. Status and headers go out through
  * awslambda.HttpResponseStream.from, whose prelude is written only by the first write():

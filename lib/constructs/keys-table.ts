@@ -16,7 +16,15 @@ import { TABLE_SCHEMA } from '../../lambda/store/schema.js';
  * No transactions (the embedded dynalite store has none, and one implementation serves both), no
  * batch writes, no Scan (listing keys goes through the gsi1 index with Query).
  */
-export const KEYS_TABLE_ACTIONS = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
+// BatchGetItem: /key/list reads the listed keys in batches (lambda/keys/store.ts).
+export const KEYS_TABLE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
 
 export interface RelayKeysTableProps {
   /** Default RETAIN: keys and the usage ledger outlive the stack. */

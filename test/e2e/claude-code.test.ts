@@ -161,12 +161,13 @@ describe(`Claude Code ${CLAUDE_CODE_VERSION} through the relay`, { skip }, () =>
           const model = mode.modelOf(req.params, req.body);
           // The answer to the tool's result quotes what only the file held: proof that the
           // result went from Claude Code through the relay to Bedrock.
-          const blocks: AnthropicBlock[] = text.includes('"tool_result"') && text.includes(secret)
-            ? [{ type: 'text', text: `The note says ${secret}.` }]
-            : [
-                { type: 'text', text: 'Reading the note.' },
-                { type: 'tool_use', name: 'Read', input: { file_path: join(workdir, 'relay-note.txt') } },
-              ];
+          const blocks: AnthropicBlock[] =
+            text.includes('"tool_result"') && text.includes(secret)
+              ? [{ type: 'text', text: `The note says ${secret}.` }]
+              : [
+                  { type: 'text', text: 'Reading the note.' },
+                  { type: 'tool_use', name: 'Read', input: { file_path: join(workdir, 'relay-note.txt') } },
+                ];
           return mode.streamReply(messageEvents(model, req.body, blocks), req.body);
         });
         try {
@@ -226,8 +227,9 @@ describe(`Claude Code ${CLAUDE_CODE_VERSION} through the relay`, { skip }, () =>
           // Discovery answers only with the key's model: Claude Code sees no other inference profile.
           const discovery = relay.exchanges.find((x) => x.request.rawPath === '/bedrock/inference-profiles');
           assert.equal(discovery?.status, 200);
-          const listed = (JSON.parse(discovery!.responseBody().toString('utf8')) as { inferenceProfileSummaries: Array<{ inferenceProfileId: string }> })
-            .inferenceProfileSummaries.map((p) => p.inferenceProfileId);
+          const listed = (
+            JSON.parse(discovery!.responseBody().toString('utf8')) as { inferenceProfileSummaries: Array<{ inferenceProfileId: string }> }
+          ).inferenceProfileSummaries.map((p) => p.inferenceProfileId);
           assert.ok(listed.length > 0 && listed.every((id) => id.endsWith(entry)), listed.join(', '));
         }
         await assertThroughRelay(mode, key, alias);
@@ -253,7 +255,7 @@ async function assertThroughRelay(mode: Mode, key: string, alias: string): Promi
   assert.deepEqual(
     relay.exchanges.filter((x) => !x.request.rawPath.startsWith(mode.prefix) && !x.request.rawPath.startsWith('/key/')).map((x) => x.request.rawPath),
     [],
-    'every call used the mode\'s relay prefix',
+    "every call used the mode's relay prefix",
   );
   for (const x of relayed) {
     assert.equal(x.request.headers['authorization'], `Bearer ${key}`, `${x.request.method} ${x.request.rawPath} carries the key as a bearer token`);

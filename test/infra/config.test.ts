@@ -32,7 +32,7 @@ describe('configuration defaults', () => {
       stage: 'dev',
       bedrockRegions: undefined,
       modelFamilies: undefined,
-      // bench/lambda-memory.ts: see docs/readme-deploy.md, "Memory".
+      // bench/lambda-memory.ts: see README, "Costs".
       memorySize: 512,
       timeoutSeconds: 900,
       // A ceiling on a public URL: a flood cannot take the account's whole concurrency.

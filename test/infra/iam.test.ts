@@ -47,8 +47,13 @@ function rolePolicy(config: RelayConfigInput = {}, env: Environment = {}): RoleP
   return {
     template,
     statements,
-    ids: { role, table: idOf('AWS::DynamoDB::Table'), secret: idOf('AWS::SecretsManager::Secret', 'MasterKey'),
-      signingSecret: idOf('AWS::SecretsManager::Secret', 'SigV4SigningSecret'), logGroup: idOf('AWS::Logs::LogGroup') },
+    ids: {
+      role,
+      table: idOf('AWS::DynamoDB::Table'),
+      secret: idOf('AWS::SecretsManager::Secret', 'MasterKey'),
+      signingSecret: idOf('AWS::SecretsManager::Secret', 'SigV4SigningSecret'),
+      logGroup: idOf('AWS::Logs::LogGroup'),
+    },
   };
 }
 
@@ -192,7 +197,14 @@ describe('DynamoDB permissions', () => {
     const dynamo = defaults.statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
     assert.equal(dynamo.length, 1);
     // No BatchWriteItem: the store issues none (a dead grant is a grant an attacker could use).
-    assert.deepEqual(list(dynamo[0]!.Action).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    assert.deepEqual(list(dynamo[0]!.Action).sort(), [
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
     assert.deepEqual(list(dynamo[0]!.Resource), [
       { 'Fn::GetAtt': [defaults.ids.table, 'Arn'] },
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [defaults.ids.table, 'Arn'] }, '/index/gsi1']] },
@@ -206,7 +218,10 @@ describe('Secrets Manager permissions', () => {
     // CDK merges the two grants (same action) into one statement.
     for (const statement of secrets) assert.deepEqual(list(statement.Action), ['secretsmanager:GetSecretValue']);
     const resources = secrets.flatMap((s) => list(s.Resource));
-    assert.deepEqual(resources.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ Ref: defaults.ids.secret }, { Ref: defaults.ids.signingSecret }].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
+    assert.deepEqual(
+      resources.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [{ Ref: defaults.ids.secret }, { Ref: defaults.ids.signingSecret }].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    );
   });
 });
 

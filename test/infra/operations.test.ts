@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CallTelemetry } from '../../lambda/accounting/telemetry.js';
+import { CallRecord } from '../../lambda/call-record.js';
 import { DIMENSIONS, ENV, LOG_MESSAGES, METRICS, METRICS_NAMESPACE, SERVICE_NAME } from '../../lambda/contract.js';
 import { createLog } from '../../lambda/observability/log.js';
 import type { CallOutcome, RelayRequest } from '../../lambda/pipeline.js';
@@ -84,9 +85,11 @@ const outcome = (status: number, upstreamFailed = false): CallOutcome => ({ stat
 function emitted(status: number | undefined, noted?: CallOutcome, perKeyMetrics = false): Emf {
   const lines: string[] = [];
   const telemetry = new CallTelemetry({ log: () => undefined, writeMetrics: (line) => lines.push(line), perKeyMetrics });
-  const req = request(`r-${status}`);
-  telemetry.note(req, { keyAlias: 'team-a', model: 'anthropic.claude-3-haiku-20240307-v1:0', ...(noted ? { outcome: noted } : {}) });
-  telemetry.emit(req, { status, totalMs: 12 });
+  const record = new CallRecord(request(`r-${status}`), () => undefined);
+  record.note({ keyAlias: 'team-a', model: 'anthropic.claude-3-haiku-20240307-v1:0' });
+  record.outcome = noted;
+  record.status = status;
+  telemetry.emit(record);
   assert.equal(lines.length, 1);
   return JSON.parse(lines[0]!) as Emf;
 }

@@ -37,7 +37,10 @@ after(async () => {
   await fake.close();
 });
 
-const converseBody = (maxTokens: number) => ({ messages: [{ role: 'user' as const, content: [{ text: 'spend some money' }] }], inferenceConfig: { maxTokens } });
+const converseBody = (maxTokens: number) => ({
+  messages: [{ role: 'user' as const, content: [{ text: 'spend some money' }] }],
+  inferenceConfig: { maxTokens },
+});
 
 /** What one such Converse call costs, from the fake's usage rule and the price table. */
 function costOf(maxTokens: number): number {
@@ -68,16 +71,26 @@ describe('budgets', () => {
       await settled(relay, 'budget-1', 2);
       const spent = (await keyItem(store, token)).spend_nanos as number;
       assert.ok(spent <= 3_000_000 && spent + worstCaseOf(1000) > 3_000_000, `spend ${spent} leaves less than one call's worst case`);
-      assert.equal(spent, [...fake.requests].filter((r) => r.body.includes('spend some money')).reduce((sum, r) => {
-        const u = expectedConverseUsage(r.body);
-        return sum + priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos;
-      }, 0));
+      assert.equal(
+        spent,
+        [...fake.requests]
+          .filter((r) => r.body.includes('spend some money'))
+          .reduce((sum, r) => {
+            const u = expectedConverseUsage(r.body);
+            return (
+              sum + priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos
+            );
+          }, 0),
+      );
 
       const upstreamBefore = fake.requests.length;
       await assert.rejects(send(), (error: Error & { $metadata?: { httpStatusCode?: number }; $response?: { headers: Record<string, string> } }) => {
         assert.equal(error.name, 'ServiceQuotaExceededException');
         assert.equal(error.$metadata?.httpStatusCode, 429);
-        assert.match(error.message, /^Budget exceeded: spend \$0\.00\d+ of \$0\.003 \(resets at 2031-05-11T09:00:00\.000Z\)\. This call could cost up to \$0\.00\d+/);
+        assert.match(
+          error.message,
+          /^Budget exceeded: spend \$0\.00\d+ of \$0\.003 \(resets at 2031-05-11T09:00:00\.000Z\)\. This call could cost up to \$0\.00\d+/,
+        );
         return true;
       });
       assert.equal(fake.requests.length, upstreamBefore, 'nothing went upstream');
@@ -131,14 +144,30 @@ describe('budgets', () => {
     const answers = await Promise.all(Array.from({ length: 50 }, () => call(relay.url, key, `/bedrock/model/${HAIKU}/converse-stream`, body)));
     const admitted = answers.filter((a) => a.status === 200).length;
     assert.ok(admitted >= 5, `at least the five that fit at once ran (${admitted})`);
-    assert.ok(answers.every((a) => a.status === 200 || a.status === 429), 'the others were refused with 429');
+    assert.ok(
+      answers.every((a) => a.status === 200 || a.status === 429),
+      'the others were refused with 429',
+    );
     assert.equal(fake.requests.length - upstreamBefore, admitted, 'refused calls never went upstream');
     await settled(relay, 'budget-burst', 50);
     const item = await keyItem(store, token);
     assert.equal(item.spend_nanos, admitted * costOf(500), 'every admitted call is charged exactly');
     assert.ok((item.spend_nanos as number) <= budgetNanos, 'and together they stay within the budget');
     assert.equal(item.reserved_nanos, 0, 'every reservation was swapped for the actual cost');
-    assert.deepEqual(Object.keys(item).filter((name) => name.startsWith('rsv:')), []);
+    assert.deepEqual(
+      Object.keys(item).filter((name) => name.startsWith('rsv:')),
+      [],
+    );
+
+    // An absurd max tokens is a budget refusal (429), never an arithmetic failure (503).
+    const absurd = await call(
+      relay.url,
+      key,
+      `/bedrock/model/${HAIKU}/converse`,
+      JSON.stringify({ ...converseBody(1), inferenceConfig: { maxTokens: 1e300 } }),
+    );
+    assert.equal(absurd.status, 429);
+    assert.match(JSON.parse(absurd.body.toString()).message, /could cost up to/);
   });
 
   it('a key with budget_duration and no max_budget resets on schedule without a read per call', async () => {
@@ -150,7 +179,11 @@ describe('budgets', () => {
     const before = relay.dynamo.calls.length;
     await call(relay.url, key, path, body);
     await settled(relay, 'schedule-only', 2);
-    assert.deepEqual(relay.dynamo.calls.slice(before).map((c) => c.command), ['UpdateItem', 'UpdateItem'], 'only the ledger');
+    assert.deepEqual(
+      relay.dynamo.calls.slice(before).map((c) => c.command),
+      ['UpdateItem', 'UpdateItem'],
+      'only the ledger',
+    );
     const u = expectedConverseUsage(body);
     const each = priceCall(HAIKU, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }).costNanos;
     assert.equal((await keyItem(store, token)).spend_nanos, 2 * each);

@@ -77,7 +77,7 @@ describe('a client that leaves after the content, before the usage event', () =>
     await relay.relay.idle();
 
     const exact = expectedConverseUsage(JSON.stringify(input));
-    assert.notEqual(exact.outputTokens, REPLY_ESTIMATE, 'the fake\'s exact count differs, so the value shows it is the estimate');
+    assert.notEqual(exact.outputTokens, REPLY_ESTIMATE, "the fake's exact count differs, so the value shows it is the estimate");
     const item = await keyItem(store, token);
     assert.equal(item.total_requests, 1);
     assert.equal(item.total_output_tokens, REPLY_ESTIMATE, 'output estimated from the content relayed (was 0)');
@@ -125,7 +125,7 @@ describe('a client that leaves after the content, before the usage event', () =>
     assert.notEqual(exact.output_tokens, REPLY_ESTIMATE);
     const item = await keyItem(store, token);
     assert.equal(item.total_input_tokens, exact.input_tokens, 'input tokens from message_start, exact');
-    assert.equal(item.total_output_tokens, Math.max(1, REPLY_ESTIMATE), 'output estimated from the content (was message_start\'s 1)');
+    assert.equal(item.total_output_tokens, Math.max(1, REPLY_ESTIMATE), "output estimated from the content (was message_start's 1)");
     assert.ok((item.spend_nanos as number) > 0);
     assert.equal(item.total_estimated_requests, 1);
     assert.equal(relayCallLine('leave-anthropic').clientAborted, true);

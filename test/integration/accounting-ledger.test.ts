@@ -74,13 +74,37 @@ function plan(i: number): Planned {
       });
       const u = expectedConverseUsage(body);
       const model = 'anthropic.claude-3-5-haiku-20241022-v1:0';
-      return { kind: 'Converse', model, path: modelPath(model, 'converse'), body, status: 200, usage: { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: u.cacheReadInputTokens, cacheWriteInputTokens: u.cacheWriteInputTokens } };
+      return {
+        kind: 'Converse',
+        model,
+        path: modelPath(model, 'converse'),
+        body,
+        status: 200,
+        usage: {
+          inputTokens: u.inputTokens,
+          outputTokens: u.outputTokens,
+          cacheReadInputTokens: u.cacheReadInputTokens,
+          cacheWriteInputTokens: u.cacheWriteInputTokens,
+        },
+      };
     }
     case 1: {
       const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text }] }], inferenceConfig: { maxTokens } });
       const u = expectedConverseUsage(body);
       const model = 'us.amazon.nova-micro-v1:0';
-      return { kind: 'ConverseStream', model, path: modelPath(model, 'converse-stream'), body, status: 200, usage: { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: u.cacheReadInputTokens, cacheWriteInputTokens: u.cacheWriteInputTokens } };
+      return {
+        kind: 'ConverseStream',
+        model,
+        path: modelPath(model, 'converse-stream'),
+        body,
+        status: 200,
+        usage: {
+          inputTokens: u.inputTokens,
+          outputTokens: u.outputTokens,
+          cacheReadInputTokens: u.cacheReadInputTokens,
+          cacheWriteInputTokens: u.cacheWriteInputTokens,
+        },
+      };
     }
     case 2:
     case 3: {
@@ -94,7 +118,12 @@ function plan(i: number): Planned {
         path: modelPath(model, streamed ? 'invoke-with-response-stream' : 'invoke'),
         body,
         status: 200,
-        usage: { inputTokens: m.inputTokenCount, outputTokens: m.outputTokenCount, cacheReadInputTokens: m.cacheReadInputTokenCount, cacheWriteInputTokens: m.cacheWriteInputTokenCount },
+        usage: {
+          inputTokens: m.inputTokenCount,
+          outputTokens: m.outputTokenCount,
+          cacheReadInputTokens: m.cacheReadInputTokenCount,
+          cacheWriteInputTokens: m.cacheWriteInputTokenCount,
+        },
       };
     }
     case 4: {
@@ -102,7 +131,19 @@ function plan(i: number): Planned {
       const content = cached ? [{ type: 'text', text, cache_control: { type: 'ephemeral' } }] : text;
       const body = JSON.stringify({ model, max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content }] });
       const a = expectedAnthropicUsage(body);
-      return { kind: 'AnthropicMessages (stream)', model, path: '/bedrock/anthropic/v1/messages', body, status: 200, usage: { inputTokens: a.input_tokens, outputTokens: a.output_tokens, cacheReadInputTokens: a.cache_read_input_tokens, cacheWriteInputTokens: a.cache_creation_input_tokens } };
+      return {
+        kind: 'AnthropicMessages (stream)',
+        model,
+        path: '/bedrock/anthropic/v1/messages',
+        body,
+        status: 200,
+        usage: {
+          inputTokens: a.input_tokens,
+          outputTokens: a.output_tokens,
+          cacheReadInputTokens: a.cache_read_input_tokens,
+          cacheWriteInputTokens: a.cache_creation_input_tokens,
+        },
+      };
     }
     case 5: {
       const model = 'openai.gpt-oss-120b-1:0';
@@ -111,13 +152,32 @@ function plan(i: number): Planned {
       const upstream = prepareRequestBody(route('OpenAIChatCompletions'), Buffer.from(body)).body;
       const o = expectedOpenAIChatUsage(upstream);
       const cachedTokens = o.prompt_tokens_details.cached_tokens;
-      return { kind: 'OpenAI chat (stream, no include_usage)', model, path: '/bedrock/openai/v1/chat/completions', body, status: 200, usage: { inputTokens: o.prompt_tokens - cachedTokens, outputTokens: o.completion_tokens, cacheReadInputTokens: cachedTokens, cacheWriteInputTokens: 0 } };
+      return {
+        kind: 'OpenAI chat (stream, no include_usage)',
+        model,
+        path: '/bedrock/openai/v1/chat/completions',
+        body,
+        status: 200,
+        usage: { inputTokens: o.prompt_tokens - cachedTokens, outputTokens: o.completion_tokens, cacheReadInputTokens: cachedTokens, cacheWriteInputTokens: 0 },
+      };
     }
     case 6: {
       const model = 'acme.unlisted-model-v1:0';
       const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text }] }], inferenceConfig: { maxTokens } });
       const u = expectedConverseUsage(body);
-      return { kind: 'Converse (unpriced model)', model, path: modelPath(model, 'converse'), body, status: 200, usage: { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: u.cacheReadInputTokens, cacheWriteInputTokens: u.cacheWriteInputTokens } };
+      return {
+        kind: 'Converse (unpriced model)',
+        model,
+        path: modelPath(model, 'converse'),
+        body,
+        status: 200,
+        usage: {
+          inputTokens: u.inputTokens,
+          outputTokens: u.outputTokens,
+          cacheReadInputTokens: u.cacheReadInputTokens,
+          cacheWriteInputTokens: u.cacheWriteInputTokens,
+        },
+      };
     }
     default: {
       const model = 'fake.throttle';
@@ -156,7 +216,11 @@ describe('ledger: exact usage and spend per key', () => {
     assert.equal(fake.requests.filter((r) => sentBodies.has(r.body.toString())).length, calls.filter((c) => !c.kind.startsWith('OpenAI')).length);
 
     const expected = sum(calls);
-    assert.deepEqual(relay.logs.filter((l) => l.level === 'error'), [], 'no ledger write failed');
+    assert.deepEqual(
+      relay.logs.filter((l) => l.level === 'error'),
+      [],
+      'no ledger write failed',
+    );
     assert.ok(expected.cost > 0 && expected.unpriced === 25 && expected.errors === 25, JSON.stringify(expected));
     const item = await keyItem(store, token);
     assert.equal(item.spend_nanos, expected.cost, 'spend equals the sum of the calls’ prices, to the nano-dollar');
@@ -182,7 +246,10 @@ describe('ledger: exact usage and spend per key', () => {
     assert.equal(totals.cache_write_input_tokens, expected.cacheWrite);
     const rows = usage.json.daily as Array<Record<string, unknown>>;
     const models = [...new Set(calls.map((c) => c.model))].sort();
-    assert.deepEqual(rows.map((row) => row.model), models);
+    assert.deepEqual(
+      rows.map((row) => row.model),
+      models,
+    );
     for (const row of rows) {
       const mine = sum(calls.filter((c) => c.model === row.model));
       assert.equal(row.date, day);
@@ -219,7 +286,12 @@ describe('ledger: exact usage and spend per key', () => {
     assert.equal(lines.length, 2);
     const [first, second] = lines as [(typeof lines)[number], (typeof lines)[number]];
     const u = expectedConverseUsage(body);
-    const cost = priceCall('anthropic.claude-3-haiku-20240307-v1:0', { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 });
+    const cost = priceCall('anthropic.claude-3-haiku-20240307-v1:0', {
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      cacheReadInputTokens: 0,
+      cacheWriteInputTokens: 0,
+    });
     assert.equal(first.fields.keyAlias, 'telemetry-1');
     assert.equal(first.fields.operation, 'Converse');
     assert.equal(first.fields.model, 'anthropic.claude-3-haiku-20240307-v1:0');
@@ -234,13 +306,26 @@ describe('ledger: exact usage and spend per key', () => {
     assert.equal(second.fields.keyAlias, 'anonymous');
 
     assert.equal(relay.metrics.length, 2);
-    const emf = JSON.parse(relay.metrics[0]!) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> } };
+    const emf = JSON.parse(relay.metrics[0]!) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+    };
     const directive = emf._aws.CloudWatchMetrics[0]!;
     assert.equal(directive.Namespace, 'BedrockRelay');
     // Per-key dimensions are opt-in (RELAY_METRICS_PER_KEY): by default no key alias reaches CloudWatch metrics.
     assert.deepEqual(directive.Dimensions, [['service'], ['service', 'model']]);
     assert.deepEqual(directive.Metrics.map((m) => m.Name).sort(), [
-      'ClientErrors', 'CostUSD', 'Errors', 'InputTokens', 'Latency', 'OutputTokens', 'RelayErrors', 'Requests', 'Throttles', 'TimeToFirstByte', 'UpstreamErrors', 'UpstreamThrottles',
+      'ClientErrors',
+      'CostUSD',
+      'Errors',
+      'InputTokens',
+      'Latency',
+      'OutputTokens',
+      'RelayErrors',
+      'Requests',
+      'Throttles',
+      'TimeToFirstByte',
+      'UpstreamErrors',
+      'UpstreamThrottles',
     ]);
     assert.equal(emf.keyAlias, undefined);
     assert.equal(emf.model, 'anthropic.claude-3-haiku-20240307', 'the price-table key');
@@ -389,7 +474,10 @@ describe('ledger: exact usage and spend per key', () => {
     await call(relay.url, key, modelPath('anthropic.claude-3-haiku-20240307-v1:0', 'converse'), b);
     await settled(relay, 'team-a', 1);
     const { stdout } = await runRecipe('usage-report.sh', { RELAY_URL: relay.url, RELAY_MASTER_KEY: TEST_MASTER_KEY, KEY: key });
-    const [usage, info] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+    const [usage, info] = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, any>);
     assert.equal(usage!.key_alias, 'team-a');
     assert.equal(usage!.end, '2031-03-04', "today on the relay's clock");
     assert.equal(usage!.totals.requests, 1);

@@ -81,7 +81,10 @@ describe('rate and concurrency limits across two relay instances', () => {
     // The AWS SDK raises its typed exception.
     const sdk = runtimeClient(b.url, key, undefined, 1);
     try {
-      await assert.rejects(sdk.send(new ConverseCommand({ modelId: HAIKU, messages: [{ role: 'user', content: [{ text: 'x' }] }] })), (error: Error) => error.name === 'ThrottlingException');
+      await assert.rejects(
+        sdk.send(new ConverseCommand({ modelId: HAIKU, messages: [{ role: 'user', content: [{ text: 'x' }] }] })),
+        (error: Error) => error.name === 'ThrottlingException',
+      );
     } finally {
       sdk.destroy();
     }
@@ -131,7 +134,7 @@ describe('rate and concurrency limits across two relay instances', () => {
     await settled(b, 'tpm-burst', 1);
     const u = expectedConverseUsage(body(40));
     const info = (await admin(a.url, 'GET', `/key/info?key=${token}`)).json.info as { current_window: { tokens: number } };
-    assert.equal(info.current_window.tokens, admitted * (u.inputTokens + u.outputTokens), 'the window holds exactly the admitted calls\' tokens');
+    assert.equal(info.current_window.tokens, admitted * (u.inputTokens + u.outputTokens), "the window holds exactly the admitted calls' tokens");
     assert.ok(info.current_window.tokens <= limit);
     clock.advance(60_000);
   });
@@ -202,9 +205,7 @@ describe('rate and concurrency limits across two relay instances', () => {
     const { key, token } = await createKey(a.url, { key_alias: 'ttl-check', rpm_limit: 10 });
     assert.equal((await converse(a, key)).status, 200);
     const window = windowOf(clock());
-    const item = await store.clients.doc.send(
-      new GetCommand({ TableName: store.tableName, Key: { pk: `KEY#${token}`, sk: `RL#w#${window}` } }),
-    );
+    const item = await store.clients.doc.send(new GetCommand({ TableName: store.tableName, Key: { pk: `KEY#${token}`, sk: `RL#w#${window}` } }));
     assert.equal(item.Item?.requests, 1);
     assert.ok((item.Item?.ttl as number) > ((window + 1) * 60_000) / 1000);
   });

@@ -72,7 +72,12 @@ describe('accounting property: random interleavings never spend past the budget 
         const { record } = await store.create({ key_alias: `property-${run}-${Date.now()}`, max_budget: maxBudget });
         const log = () => undefined;
         const ledger = new Ledger({ doc: dynamo.clients.doc, table: dynamo.tableName, log, clock, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
-        const budgets = new Budgets({ doc: dynamo.clients.doc, table: dynamo.tableName, clock, onUnsettled: (token, id, entry) => ledger.recordUnsettled(token, id, entry) });
+        const budgets = new Budgets({
+          doc: dynamo.clients.doc,
+          table: dynamo.tableName,
+          clock,
+          onUnsettled: (token, id, entry) => ledger.recordUnsettled(token, id, entry),
+        });
         const admission = createAccountingAdmission({
           ledger,
           budgets,
@@ -88,9 +93,18 @@ describe('accounting property: random interleavings never spend past the budget 
         await Promise.all(
           calls.map(async (planned, index) => {
             await turns(planned.startDelay);
-            const body = Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: [{ text: `call ${index}` }] }], inferenceConfig: { maxTokens: planned.maxTokens } }));
+            const body = Buffer.from(
+              JSON.stringify({ messages: [{ role: 'user', content: [{ text: `call ${index}` }] }], inferenceConfig: { maxTokens: planned.maxTokens } }),
+            );
             const call: CallContext = {
-              request: { method: 'POST', rawPath: `/bedrock/model/${MODEL}/converse`, rawQueryString: '', headers: {}, body, requestId: `run${run}-call${index}` },
+              request: {
+                method: 'POST',
+                rawPath: `/bedrock/model/${MODEL}/converse`,
+                rawQueryString: '',
+                headers: {},
+                body,
+                requestId: `run${run}-call${index}`,
+              },
               match: matcher.match('POST', `/bedrock/model/${MODEL}/converse`, ''),
               principal: { kind: 'virtual-key', token: record.token, record: (await store.getByHash(record.token))! },
               model: MODEL,
@@ -114,8 +128,15 @@ describe('accounting property: random interleavings never spend past the budget 
             const output = Math.floor(planned.maxTokens * planned.used);
             const aborted = planned.fate === 'client-aborts';
             // An abort's estimate may err upward past max tokens; the ledger bounds it by the reservation.
-            const usage: TokenUsage = { inputTokens: aborted ? 0 : 20, outputTokens: aborted ? output * 2 + 1 : output, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 };
-            const recorded: TokenUsage = aborted ? { ...usage, inputTokens: plan.inputTokens, outputTokens: Math.min(usage.outputTokens, plan.outputTokens) } : usage;
+            const usage: TokenUsage = {
+              inputTokens: aborted ? 0 : 20,
+              outputTokens: aborted ? output * 2 + 1 : output,
+              cacheReadInputTokens: 0,
+              cacheWriteInputTokens: 0,
+            };
+            const recorded: TokenUsage = aborted
+              ? { ...usage, inputTokens: plan.inputTokens, outputTokens: Math.min(usage.outputTokens, plan.outputTokens) }
+              : usage;
             expectedSpend += prices.priceCall(MODEL, recorded).costNanos;
             const outcome: CallOutcome = {
               status: 200,
@@ -133,9 +154,16 @@ describe('accounting property: random interleavings never spend past the budget 
         clock.advance(RESERVATION_TTL_MS + 1);
         const view = await budgets.read(record.token);
         if (view && view.expired.length > 0) await budgets.sweep(record.token, view.expired);
-        const item = (await dynamo.clients.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: keyPartition(record.token), sk: KEY_SORT_KEY }, ConsistentRead: true }))).Item!;
+        const item = (
+          await dynamo.clients.doc.send(
+            new GetCommand({ TableName: dynamo.tableName, Key: { pk: keyPartition(record.token), sk: KEY_SORT_KEY }, ConsistentRead: true }),
+          )
+        ).Item!;
         assert.equal(item.reserved_nanos ?? 0, 0, 'no reservation left');
-        assert.deepEqual(Object.keys(item).filter((name) => name.startsWith('rsv:')), []);
+        assert.deepEqual(
+          Object.keys(item).filter((name) => name.startsWith('rsv:')),
+          [],
+        );
         assert.equal(item.spend_nanos, expectedSpend, 'spend = Σ actual + Σ estimated + Σ unsettled reservations, exactly');
         assert.ok((item.spend_nanos as number) <= Math.round(maxBudget * 1e9), `spend ${item.spend_nanos} ≤ budget ${maxBudget}`);
         assert.equal(item.total_requests ?? 0, calls.length - refused);

@@ -51,7 +51,9 @@ const onKeyItem = (c: { command: string; key?: { sk?: unknown } }) => c.command 
 const onUsageItem = (c: { command: string; key?: { sk?: unknown } }) => c.command === 'UpdateItem' && String(c.key?.sk).startsWith('USAGE#');
 
 async function usageItem(token: string, model = HAIKU): Promise<Record<string, unknown> | undefined> {
-  const result = await store.clients.doc.send(new GetCommand({ TableName: store.tableName, Key: { pk: `KEY#${token}`, sk: `USAGE#${DAY}#${model}` }, ConsistentRead: true }));
+  const result = await store.clients.doc.send(
+    new GetCommand({ TableName: store.tableName, Key: { pk: `KEY#${token}`, sk: `USAGE#${DAY}#${model}` }, ConsistentRead: true }),
+  );
   return result.Item;
 }
 
@@ -78,7 +80,12 @@ async function replay(lines: string[]): Promise<{ code: number; out: string; err
   await writeFile(file, `${lines.join('\n')}\n`);
   let out = '';
   let err = '';
-  const code = await main(['ledger', 'replay', file, '--data-dir', dataDir], { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: dataDir });
+  const code = await main(['ledger', 'replay', file, '--data-dir', dataDir], {
+    stdout: (t) => void (out += t),
+    stderr: (t) => void (err += t),
+    env: {},
+    cwd: dataDir,
+  });
   return { code, out, err };
 }
 
@@ -143,7 +150,8 @@ describe('ledger write failures', () => {
     assert.equal((await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, b)).status, 200);
     await settled(relay, 'replay-reserved', 1);
     settleFailure.remaining = 0;
-    const record = relay.logs.find((l) => l.message === 'ledger-write-failed' && (l.fields.replay as ReplayRecord).token === token)?.fields.replay as ReplayRecord;
+    const record = relay.logs.find((l) => l.message === 'ledger-write-failed' && (l.fields.replay as ReplayRecord).token === token)?.fields
+      .replay as ReplayRecord;
     assert.ok(record, 'the lost settle was logged');
     assert.ok((record.reservedNanos ?? 0) > costOf(b), 'the record names the reservation to swap');
     const held = await keyItem(store, token);
@@ -155,7 +163,10 @@ describe('ledger write failures', () => {
     const after = await keyItem(store, token);
     assert.equal(after.spend_nanos, costOf(b), 'the replay swapped the reservation for the cost');
     assert.equal(after.reserved_nanos, 0);
-    assert.deepEqual(Object.keys(after).filter((name) => name.startsWith('rsv:')), []);
+    assert.deepEqual(
+      Object.keys(after).filter((name) => name.startsWith('rsv:')),
+      [],
+    );
   });
 
   it('both parts lost, then replayed; a damaged record is reported and skipped', async () => {
@@ -165,7 +176,8 @@ describe('ledger write failures', () => {
     await call(relay.url, key, `/bedrock/model/${HAIKU}/converse`, b);
     await settled(relay, 'replay-both', 1);
     failure.remaining = 0;
-    const record = relay.logs.find((l) => l.message === 'ledger-write-failed' && (l.fields.replay as ReplayRecord).token === token)!.fields.replay as ReplayRecord;
+    const record = relay.logs.find((l) => l.message === 'ledger-write-failed' && (l.fields.replay as ReplayRecord).token === token)!.fields
+      .replay as ReplayRecord;
     assert.deepEqual([...record.parts].sort(), ['key', 'usage']);
     assert.equal(await usageItem(token), undefined);
     const damaged = JSON.stringify({ message: 'ledger-write-failed', replay: { ...record, token: 'not-a-token' } });
@@ -196,7 +208,13 @@ describe('ledger write failures', () => {
     const flaky = probedDynamo(store);
     try {
       flaky.failNext((c) => c.command === 'PutItem', 1000); // the marker write: the "crash" point
-      const crashing = new Ledger({ doc: flaky.clients.doc, table: store.tableName, clock, log: () => undefined, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } });
+      const crashing = new Ledger({
+        doc: flaky.clients.doc,
+        table: store.tableName,
+        clock,
+        log: () => undefined,
+        retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 },
+      });
       await assert.rejects(crashing.replay(entry));
     } finally {
       flaky.close();

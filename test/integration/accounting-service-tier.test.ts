@@ -64,7 +64,11 @@ describe('service tiers', () => {
       let item = await keyItem(store, token);
       assert.equal(item.spend_nanos, priorityNanos);
       assert.equal(
-        priceCall(GPT_OSS, { inputTokens: priority.inputTokens, outputTokens: priority.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, 'priority').costNanos,
+        priceCall(
+          GPT_OSS,
+          { inputTokens: priority.inputTokens, outputTokens: priority.outputTokens, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
+          'priority',
+        ).costNanos,
         priorityNanos,
       );
 
@@ -85,12 +89,15 @@ describe('service tiers', () => {
     const runtime = runtimeClient(relay.url, key, undefined, 1);
     const upstreamBefore = fake.requests.length;
     try {
-      await assert.rejects(runtime.send(new ConverseCommand(input(HAIKU, 'priority on haiku', 'priority'))), (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
-        assert.equal(error.name, 'AccessDeniedException');
-        assert.equal(error.$metadata?.httpStatusCode, 403);
-        assert.match(error.message, /no price for the priority service tier of model anthropic\.claude-3-haiku-20240307-v1:0/);
-        return true;
-      });
+      await assert.rejects(
+        runtime.send(new ConverseCommand(input(HAIKU, 'priority on haiku', 'priority'))),
+        (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(error.name, 'AccessDeniedException');
+          assert.equal(error.$metadata?.httpStatusCode, 403);
+          assert.match(error.message, /no price for the priority service tier of model anthropic\.claude-3-haiku-20240307-v1:0/);
+          return true;
+        },
+      );
 
       const openai = new OpenAI({ baseURL: `${relay.url}/bedrock/openai/v1`, apiKey: key, maxRetries: 0 });
       await assert.rejects(
@@ -103,9 +110,15 @@ describe('service tiers', () => {
       );
 
       // An InvokeModel header asking for a tier nobody prices is a 400 for a budgeted key.
-      const invoke = await call(relay.url, key, `/bedrock/model/${encodeURIComponent(GPT_OSS)}/invoke`, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }), {
-        'x-amzn-bedrock-service-tier': 'turbo',
-      });
+      const invoke = await call(
+        relay.url,
+        key,
+        `/bedrock/model/${encodeURIComponent(GPT_OSS)}/invoke`,
+        JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+        {
+          'x-amzn-bedrock-service-tier': 'turbo',
+        },
+      );
       assert.equal(invoke.status, 400);
       assert.equal(invoke.headers['x-amzn-errortype'], 'ValidationException');
       assert.match(JSON.parse(invoke.body.toString()).message, /Unknown service tier "turbo" in the x-amzn-bedrock-service-tier header/);

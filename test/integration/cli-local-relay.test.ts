@@ -32,7 +32,11 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, timeout: 60_000 },
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         resolvePromise({ code, stdout, stderr, json: () => JSON.parse(stdout) as Record<string, unknown> });
@@ -92,7 +96,9 @@ after(async () => {
 });
 
 const env = () => ({ RELAY_DATA_DIR: dataDir });
-const converse = async (key: string) => (await rawRequest(url, 'POST', `/bedrock/model/${HAIKU}/converse`, { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, CONVERSE_BODY)).status;
+const converse = async (key: string) =>
+  (await rawRequest(url, 'POST', `/bedrock/model/${HAIKU}/converse`, { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, CONVERSE_BODY))
+    .status;
 
 async function ok(args: string[], extraEnv: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const run = await cli(args, { ...env(), ...extraEnv });
@@ -104,7 +110,7 @@ async function ok(args: string[], extraEnv: Record<string, string> = {}): Promis
 describe('relay keys against a running npm start', () => {
   it('block, unblock, update, regenerate and delete take effect on the next call, not when the key cache expires', async () => {
     const key = (await ok(['keys', 'create', '--alias', 'live']))!.key as string;
-    assert.equal(await converse(key), 200, 'the key works, and is now in the relay\'s cache');
+    assert.equal(await converse(key), 200, "the key works, and is now in the relay's cache");
 
     assert.equal((await ok(['keys', 'block', '--alias', 'live'])).blocked, true);
     assert.equal(await converse(key), 403, 'blocked at once');
@@ -145,13 +151,16 @@ describe('relay keys against a running npm start', () => {
     assert.equal((await rawRequest(url, 'GET', '/key/list', { authorization: `Bearer sk-${'Z'.repeat(43)}` })).status, 401, 'an invalid key is still 401');
   });
 
-  it('without the relay\'s master key the CLI still makes the change, in the store, and says when the relay will see it', async () => {
+  it("without the relay's master key the CLI still makes the change, in the store, and says when the relay will see it", async () => {
     const created = await ok(['keys', 'create', '--alias', 'fallback']);
     const master = (await readFile(join(dataDir, 'master-key'), 'utf8')).trim();
     const run = await cli(['keys', 'block', '--alias', 'fallback'], { ...env(), RELAY_MASTER_KEY: 'sk-not-the-master-key-of-this-relay' });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.json().blocked, true);
-    assert.match(run.stderr, /^note: the running relay at http:\/\/127\.0\.0\.1:\d+ did not accept the master key the CLI found, so the change is written to its store directly; .*30 s by default/);
+    assert.match(
+      run.stderr,
+      /^note: the running relay at http:\/\/127\.0\.0\.1:\d+ did not accept the master key the CLI found, so the change is written to its store directly; .*30 s by default/,
+    );
     assert.ok(!run.stderr.includes('sk-not-the-master-key') && !run.stderr.includes(master), 'no key in the note');
     assert.equal(((await ok(['keys', 'info', created.token as string])).info as Record<string, unknown>).blocked, true, 'the store has it');
   });

@@ -74,7 +74,12 @@ before(async () => {
     credentials: FAKE_CREDENTIALS,
     region: REGION,
     stackName: STACK,
-    outputs: { FunctionUrl: 'https://abc.lambda-url.eu-west-3.on.aws/', KeysTableName: TABLE, MasterKeySecretArn: SECRET_ARN, MasterKeySecretName: 'MasterKey-AbCdEf' },
+    outputs: {
+      FunctionUrl: 'https://abc.lambda-url.eu-west-3.on.aws/',
+      KeysTableName: TABLE,
+      MasterKeySecretArn: SECRET_ARN,
+      MasterKeySecretName: 'MasterKey-AbCdEf',
+    },
     secrets: { [SECRET_ARN]: MASTER_KEY },
   });
 });
@@ -88,7 +93,7 @@ beforeEach(() => {
 });
 
 describe('relay master-key', () => {
-  it('prints the master key from the stack\'s secret, alone on stdout, read in the region given', async () => {
+  it("prints the master key from the stack's secret, alone on stdout, read in the region given", async () => {
     // AWS_REGION names another region: --region wins.
     const run = await relay(['master-key', '--stack', STACK, '--region', REGION], { AWS_REGION: 'us-east-1' });
     assert.equal(run.code, 0, run.stderr);
@@ -125,16 +130,22 @@ describe('relay master-key', () => {
 });
 
 describe('relay keys --stack --region', () => {
-  it('manages keys in the stack\'s table, found in the region given', async () => {
+  it("manages keys in the stack's table, found in the region given", async () => {
     const created = await relay(['keys', 'create', '--stack', STACK, '--region', REGION, '--alias', 'deployed']);
     assert.equal(created.code, 0, created.stderr);
     const token = (JSON.parse(created.stdout) as { token: string }).token;
-    assert.equal((await new KeyStore(dynamo.clients.doc, TABLE).getByAlias('deployed'))?.token, token, 'written to the stack\'s table');
-    assert.deepEqual(aws.calls.map((c) => [c.operation, c.region]), [['DescribeStacks', REGION]]);
+    assert.equal((await new KeyStore(dynamo.clients.doc, TABLE).getByAlias('deployed'))?.token, token, "written to the stack's table");
+    assert.deepEqual(
+      aws.calls.map((c) => [c.operation, c.region]),
+      [['DescribeStacks', REGION]],
+    );
 
     const listed = await relay(['keys', 'list', '--stack', STACK, '--region', REGION]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual((JSON.parse(listed.stdout) as { keys: Array<{ key_alias: string }> }).keys.map((k) => k.key_alias), ['deployed']);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { keys: Array<{ key_alias: string }> }).keys.map((k) => k.key_alias),
+      ['deployed'],
+    );
 
     const elsewhere = await relay(['keys', 'list', '--stack', STACK, '--region', 'ap-south-1']);
     assert.equal(elsewhere.code, 3);

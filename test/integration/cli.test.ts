@@ -51,7 +51,10 @@ describe('relay CLI', () => {
   });
 
   it('manages a key in the embedded store: create, list, info, block, unblock, regenerate, delete', async () => {
-    const created = await relay(['keys', 'create', '--alias', 'x', '--models', 'anthropic.claude-3-haiku-20240307-v1:0,amazon.nova-lite-v1:0', '--duration', '30d', '--max-budget', '5'], env);
+    const created = await relay(
+      ['keys', 'create', '--alias', 'x', '--models', 'anthropic.claude-3-haiku-20240307-v1:0,amazon.nova-lite-v1:0', '--duration', '30d', '--max-budget', '5'],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     const key = created.json().key as string;
     assert.match(key, /^sk-/);
@@ -62,7 +65,10 @@ describe('relay CLI', () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(!listed.stdout.includes(key), 'list never shows the secret');
     const keys = listed.json().keys as Array<Record<string, unknown>>;
-    assert.deepEqual(keys.map((k) => k.key_alias), ['x']);
+    assert.deepEqual(
+      keys.map((k) => k.key_alias),
+      ['x'],
+    );
     assert.equal(keys[0]!.max_budget, 5);
 
     const info = await relay(['keys', 'info', '--alias', 'x'], env);

@@ -7,13 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import {
-  FAKE_REPLY_CHUNKS,
-  expectedAnthropicUsage,
-  expectedOpenAIChatUsage,
-  startFakeBedrock,
-  type FakeBedrock,
-} from '../support/fake-bedrock.js';
+import { FAKE_REPLY_CHUNKS, expectedAnthropicUsage, expectedOpenAIChatUsage, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { rawRequest } from '../support/clients.js';
 import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
 
@@ -68,9 +62,11 @@ describe('Anthropic Messages API', () => {
     });
   }
 
-  it('on bedrock-mantle (Claude Code\'s Mantle base URL ends in /anthropic)', async () => {
+  it("on bedrock-mantle (Claude Code's Mantle base URL ends in /anthropic)", async () => {
     const client = anthropicOn(`${relay.url}/bedrock-mantle/anthropic`, 'authToken');
-    const final = await client.messages.stream({ model: 'anthropic.claude-opus-4-7', max_tokens: 32, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();
+    const final = await client.messages
+      .stream({ model: 'anthropic.claude-opus-4-7', max_tokens: 32, messages: [{ role: 'user', content: 'Hi' }] })
+      .finalMessage();
     assert.equal(final.content[0]?.type === 'text' ? final.content[0].text : '', REPLY);
     signedFor(mantleFake, 'bedrock-mantle');
     assert.equal(runtimeFake.requests.length, 0);
@@ -91,7 +87,7 @@ describe('Anthropic Messages API', () => {
     assert.equal(runtimeFake.requests[0]!.headers['anthropic-version'], '2023-06-01');
   });
 
-  it('a wrong key raises the SDK\'s AuthenticationError', async () => {
+  it("a wrong key raises the SDK's AuthenticationError", async () => {
     const client = anthropicOn(`${relay.url}/bedrock/anthropic`, 'apiKey', 'sk-wrong');
     await assert.rejects(
       client.messages.create({ model: 'us.anthropic.claude-opus-4-7', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
@@ -108,7 +104,10 @@ describe('OpenAI-compatible APIs', () => {
     assert.equal(completion.choices[0]?.message.content, REPLY);
     assert.deepEqual(
       { prompt: completion.usage?.prompt_tokens, completion: completion.usage?.completion_tokens },
-      { prompt: expectedOpenAIChatUsage(runtimeFake.requests[0]!.body).prompt_tokens, completion: expectedOpenAIChatUsage(runtimeFake.requests[0]!.body).completion_tokens },
+      {
+        prompt: expectedOpenAIChatUsage(runtimeFake.requests[0]!.body).prompt_tokens,
+        completion: expectedOpenAIChatUsage(runtimeFake.requests[0]!.body).completion_tokens,
+      },
     );
     const stream = await client.chat.completions.create({ model: 'openai.gpt-oss-120b-1:0', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
     let text = '';
@@ -137,7 +136,7 @@ describe('OpenAI-compatible APIs', () => {
     signedFor(mantleFake, 'bedrock-mantle');
   });
 
-  it('a wrong key raises the SDK\'s AuthenticationError; an unknown path a NotFoundError', async () => {
+  it("a wrong key raises the SDK's AuthenticationError; an unknown path a NotFoundError", async () => {
     await assert.rejects(
       openaiOn(`${relay.url}/bedrock/openai/v1`, 'sk-wrong').chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }),
       OpenAI.AuthenticationError,

@@ -81,14 +81,21 @@ async function startStoreProxy(target: string): Promise<StoreProxy> {
       }
       if (answer === 'throttling' || answer === 'throughput-exceeded') {
         const body = JSON.stringify(THROTTLE_BODIES[answer]);
-        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': `proxy-${seen.length}` });
+        res.writeHead(400, {
+          'content-type': 'application/x-amz-json-1.0',
+          'content-length': Buffer.byteLength(body),
+          'x-amzn-requestid': `proxy-${seen.length}`,
+        });
         res.end(body);
         return;
       }
-      const forwarded = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent }, (answerFromStore) => {
-        res.writeHead(answerFromStore.statusCode ?? 502, answerFromStore.headers);
-        answerFromStore.pipe(res);
-      });
+      const forwarded = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
+        (answerFromStore) => {
+          res.writeHead(answerFromStore.statusCode ?? 502, answerFromStore.headers);
+          answerFromStore.pipe(res);
+        },
+      );
       forwarded.on('error', () => res.destroy());
       forwarded.end(Buffer.concat(chunks));
     });
@@ -152,7 +159,9 @@ function observe(baseUrl: string, method: string, path: string, headers: Record<
     const req = http.request({ hostname, port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString(), elapsedMs: performance.now() - started }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString(), elapsedMs: performance.now() - started }),
+      );
       res.on('error', (error) => resolve({ status: res.statusCode, body: '', error: error.message, elapsedMs: performance.now() - started }));
     });
     req.on('error', (error) => resolve({ body: '', error: error.message, elapsedMs: performance.now() - started }));
@@ -186,7 +195,13 @@ let token: string;
 const logs: LogLine[] = [];
 
 async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const observed = await observe(relay.url, method, path, { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body));
+  const observed = await observe(
+    relay.url,
+    method,
+    path,
+    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
   return { status: observed.status ?? 0, json: JSON.parse(observed.body || 'null') as Record<string, unknown> };
 }
 
@@ -235,7 +250,10 @@ describe('key store unreachable or throttling: fail closed, then recover', () =>
     const ok = await converse(relay.url, key);
     assert.equal(ok.status, 200, ok.body);
     assert.equal(fake.requests.length, 1);
-    assert.ok(proxy.seen.some((s) => s.operation === 'GetItem' && s.answer === 'forwarded'), 'the key was read through the proxy');
+    assert.ok(
+      proxy.seen.some((s) => s.operation === 'GetItem' && s.answer === 'forwarded'),
+      'the key was read through the proxy',
+    );
     assert.equal((await observe(relay.url, 'GET', '/health/readiness')).status, 200);
   });
 
@@ -246,8 +264,14 @@ describe('key store unreachable or throttling: fail closed, then recover', () =>
       // In parallel: a silent store must not make these wait on each other.
       const [native, anthropic, masterCall, readiness] = await Promise.all([
         converse(relay.url, key),
-        observe(relay.url, 'POST', '/bedrock/anthropic/v1/messages', { 'x-api-key': key, 'content-type': 'application/json' }, JSON.stringify({ model: 'us.anthropic.claude-opus-4-7', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })),
-        observe(relay.url, 'GET', '/key/info?key=' + token, { authorization: `Bearer ${TEST_MASTER_KEY}` }),
+        observe(
+          relay.url,
+          'POST',
+          '/bedrock/anthropic/v1/messages',
+          { 'x-api-key': key, 'content-type': 'application/json' },
+          JSON.stringify({ model: 'us.anthropic.claude-opus-4-7', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+        ),
+        observe(relay.url, 'GET', `/key/info?key=${token}`, { authorization: `Bearer ${TEST_MASTER_KEY}` }),
         observe(relay.url, 'GET', '/health/readiness'),
       ]);
 

@@ -54,7 +54,16 @@ async function startFakeSecretsManager(): Promise<FakeSecretsManager> {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify({ ARN: SECRET_ARN, Name: 'bedrock-relay-master-key', SecretString: `${MASTER_KEY}\n`, VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1_700_000_000 }));
+      res.end(
+        JSON.stringify({
+          ARN: SECRET_ARN,
+          Name: 'bedrock-relay-master-key',
+          SecretString: `${MASTER_KEY}\n`,
+          VersionId: 'v1',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: 1_700_000_000,
+        }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -146,7 +155,13 @@ describe('Secrets Manager failing at cold start', () => {
       const res = await rawRequest(lambdaUrl.url, 'POST', CONVERSE, { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' }, BODY);
       assert.equal(res.status, 200);
     }
-    const wrong = await rawRequest(lambdaUrl.url, 'POST', CONVERSE, { authorization: 'Bearer sk-not-the-master-key', 'content-type': 'application/json' }, BODY);
+    const wrong = await rawRequest(
+      lambdaUrl.url,
+      'POST',
+      CONVERSE,
+      { authorization: 'Bearer sk-not-the-master-key', 'content-type': 'application/json' },
+      BODY,
+    );
     assert.equal(wrong.status, 401);
     assert.equal(secrets.calls.length, readsSoFar, 'no further GetSecretValue calls');
     assert.equal(fake.requests.length, 4);

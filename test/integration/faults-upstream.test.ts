@@ -146,7 +146,10 @@ describe('upstream accepting connections but never answering', () => {
     });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
     const { port } = silent.address() as net.AddressInfo;
-    silentRelay = await startRelay({ fake, env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${port}`, RELAY_UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) } });
+    silentRelay = await startRelay({
+      fake,
+      env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${port}`, RELAY_UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) },
+    });
   });
   after(async () => {
     await silentRelay.close();

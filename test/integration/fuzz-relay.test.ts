@@ -131,7 +131,12 @@ function fakeDefect(answer: Answer): boolean {
  * correct one; just not one the relay wrote.
  */
 function refusedByParser(answer: Answer): boolean {
-  return [400, 413, 431].includes(answer.status) && answer.headers.connection === 'close' && answer.headers['content-type'] === undefined && answer.body.byteLength === 0;
+  return (
+    [400, 413, 431].includes(answer.status) &&
+    answer.headers.connection === 'close' &&
+    answer.headers['content-type'] === undefined &&
+    answer.body.byteLength === 0
+  );
 }
 
 function checkAnswer(label: string, answer: Answer, method: string): void {
@@ -158,14 +163,41 @@ const authArb = fc.oneof(
 );
 
 const headerName = fc.constantFrom(
-  'content-type', 'accept', 'x-amzn-bedrock-trace', 'x-amzn-bedrock-guardrailidentifier', 'x-amzn-bedrock-guardrailversion',
-  'x-amzn-bedrock-performanceconfig-latency', 'anthropic-version', 'anthropic-beta', 'x-amz-date', 'x-amz-security-token',
-  'x-amz-content-sha256', 'x-forwarded-for', 'x-forwarded-host', 'host', 'cookie', 'range', 'x-api-key', 'content-encoding',
-  'x-amzn-requestid', 'accept-encoding', 'origin', 'user-agent',
+  'content-type',
+  'accept',
+  'x-amzn-bedrock-trace',
+  'x-amzn-bedrock-guardrailidentifier',
+  'x-amzn-bedrock-guardrailversion',
+  'x-amzn-bedrock-performanceconfig-latency',
+  'anthropic-version',
+  'anthropic-beta',
+  'x-amz-date',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'host',
+  'cookie',
+  'range',
+  'x-api-key',
+  'content-encoding',
+  'x-amzn-requestid',
+  'accept-encoding',
+  'origin',
+  'user-agent',
 );
 const headerValue = fc.oneof(
   printable(40),
-  fc.constantFrom('application/json', 'application/vnd.amazon.eventstream', 'text/plain', 'multipart/form-data; boundary=x', 'evil.example', 'ENABLED', '*/*', 'gzip'),
+  fc.constantFrom(
+    'application/json',
+    'application/vnd.amazon.eventstream',
+    'text/plain',
+    'multipart/form-data; boundary=x',
+    'evil.example',
+    'ENABLED',
+    '*/*',
+    'gzip',
+  ),
 );
 const headersArb = fc.dictionary(headerName, headerValue, { maxKeys: 6 });
 
@@ -202,7 +234,8 @@ describe('fuzzing the local server', () => {
         if (fake.requests.length > before) reachedUpstream++;
         if (answer.status >= 500 && fromBedrock(answer, fake.requests)) bedrock5xx++;
         // A relay-made answer leaves the fake untouched; reads that went upstream were routed.
-        if (!fromBedrock(answer, fake.requests)) assert.equal(fake.requests.length, before, `${method} ${path}: the relay answered itself yet something went upstream`);
+        if (!fromBedrock(answer, fake.requests))
+          assert.equal(fake.requests.length, before, `${method} ${path}: the relay answered itself yet something went upstream`);
       }),
       { numRuns: RUNS, includeErrorInReport: true },
     );
@@ -213,8 +246,40 @@ describe('fuzzing the local server', () => {
   });
 
   it('admin payloads: no relay 5xx and no master key in any answer', async () => {
-    const adminPath = fc.constantFrom('/key/generate', '/key/info', '/key/update', '/key/delete', '/key/list', '/key/regenerate', '/key/block', '/key/unblock', '/key/', '/key/sk-x/regenerate', '/health/readiness', '/health/liveliness');
-    const field = fc.constantFrom('key', 'keys', 'key_alias', 'key_aliases', 'models', 'max_budget', 'duration', 'metadata', 'allowed_routes', 'allowed_operations', 'object_permission', 'tpm_limit', 'rpm_limit', 'budget_duration', 'new_key', 'user_id', 'team_id', 'blocked');
+    const adminPath = fc.constantFrom(
+      '/key/generate',
+      '/key/info',
+      '/key/update',
+      '/key/delete',
+      '/key/list',
+      '/key/regenerate',
+      '/key/block',
+      '/key/unblock',
+      '/key/',
+      '/key/sk-x/regenerate',
+      '/health/readiness',
+      '/health/liveliness',
+    );
+    const field = fc.constantFrom(
+      'key',
+      'keys',
+      'key_alias',
+      'key_aliases',
+      'models',
+      'max_budget',
+      'duration',
+      'metadata',
+      'allowed_routes',
+      'allowed_operations',
+      'object_permission',
+      'tpm_limit',
+      'rpm_limit',
+      'budget_duration',
+      'new_key',
+      'user_id',
+      'team_id',
+      'blocked',
+    );
     // The master key is not among the values: an answer that echoes what the client sent is
     // not a leak (the admin API may name a route or alias it was given).
     const fieldValue = fc.oneof(

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { RelayError } from '../../lambda/http/errors.js';
-import { handleAdminRequest } from '../../lambda/keys/admin.js';
+import { handleAdminRequest } from '../../lambda/http/surface.js';
 import { createKeyAuthenticator, type KeyAuthenticator } from '../../lambda/keys/authenticator.js';
 import { KeyCache } from '../../lambda/keys/cache.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
@@ -86,7 +86,12 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
     expectError(await api('GET', '/key/list', undefined, `${MASTER}x`), 401);
     const { key, token } = await generate();
     expectError(await api('GET', '/key/list', undefined, key as string), 403);
-    for (const [method, path] of [['POST', '/key/generate'], ['POST', '/key/block'], ['GET', '/key/nowhere'], ['POST', '/key/info']] as const) {
+    for (const [method, path] of [
+      ['POST', '/key/generate'],
+      ['POST', '/key/block'],
+      ['GET', '/key/nowhere'],
+      ['POST', '/key/info'],
+    ] as const) {
       const refused = await api(method, path, method === 'POST' ? { key: token } : undefined, key as string);
       expectError(refused, 403);
       assert.equal((refused.json.error as Json).type, 'auth_error');
@@ -97,7 +102,7 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
     assert.equal(viaApiKey.status, 200);
   });
 
-  it('lets a key read its own /key/info (no key parameter, or its own key or token) and no other key\'s', async () => {
+  it("lets a key read its own /key/info (no key parameter, or its own key or token) and no other key's", async () => {
     const mine = await generate({ key_alias: 'self-info', max_budget: 3, models: ['amazon.nova-micro-v1:0'] });
     const other = await generate({ key_alias: 'someone-else' });
     const asMaster = await api('GET', `/key/info?key=${mine.token as string}`);
@@ -134,9 +139,20 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
   it('generates a key: shown once, with its token, expiry and the stored fields', async () => {
     const before = env.clock();
     const created = await generate({
-      key_alias: 'gen-1', duration: '12h', models: ['anthropic.claude-3-haiku-20240307-v1:0'], max_budget: 25, budget_duration: '30d',
-      tpm_limit: 1000, rpm_limit: 10, max_parallel_requests: 2, metadata: { app: 'x' }, user_id: 'u-1', team_id: 't-1',
-      allowed_routes: ['converse'], allowed_operations: ['Converse'], object_permission: { agents: ['AGENT12345'] },
+      key_alias: 'gen-1',
+      duration: '12h',
+      models: ['anthropic.claude-3-haiku-20240307-v1:0'],
+      max_budget: 25,
+      budget_duration: '30d',
+      tpm_limit: 1000,
+      rpm_limit: 10,
+      max_parallel_requests: 2,
+      metadata: { app: 'x' },
+      user_id: 'u-1',
+      team_id: 't-1',
+      allowed_routes: ['converse'],
+      allowed_operations: ['Converse'],
+      object_permission: { agents: ['AGENT12345'] },
     });
     const key = created.key as string;
     assert.match(key, /^sk-[A-Za-z0-9_-]{43}$/);
@@ -195,7 +211,14 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
 
   it('updates fields (null clears) and refuses unknown keys', async () => {
     const created = await generate({ key_alias: 'upd-1', max_budget: 5, models: ['a.b'] });
-    const updated = await api('POST', '/key/update', { key: created.key, max_budget: null, models: null, rpm_limit: 3, metadata: { v: 2 }, key_alias: 'upd-2' });
+    const updated = await api('POST', '/key/update', {
+      key: created.key,
+      max_budget: null,
+      models: null,
+      rpm_limit: 3,
+      metadata: { v: 2 },
+      key_alias: 'upd-2',
+    });
     assert.equal(updated.status, 200, updated.text);
     assert.equal(updated.json.key, created.token, 'the token, not the secret');
     assert.equal(updated.json.max_budget, null);
@@ -219,9 +242,9 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
     assert.ok((tokens.json.keys as unknown[]).every((k) => typeof k === 'string' && /^[0-9a-f]{64}$/.test(k)));
     const full = await api('GET', '/key/list?team_id=list-team&return_full_object=true');
     assert.equal(full.json.total_count, 1);
-    assert.equal(((full.json.keys as Json[])[0]!).team_id, 'list-team');
+    assert.equal((full.json.keys as Json[])[0]!.team_id, 'list-team');
     const byAlias = await api('GET', '/key/list?key_alias=upd-2&return_full_object=true');
-    assert.equal(((byAlias.json.keys as Json[])[0]!).key_alias, 'upd-2');
+    assert.equal((byAlias.json.keys as Json[])[0]!.key_alias, 'upd-2');
     expectError(await api('GET', '/key/list?size=500'), 400, 'size');
   });
 
@@ -244,7 +267,10 @@ describe('admin API (LiteLLM-compatible) over HTTP', () => {
     assert.equal(second.json.max_budget, 2);
     assert.equal(second.json.spend, 1.5);
     await assert.rejects(authenticate(first.json.key as string), (error: unknown) => error instanceof RelayError && error.status === 401);
-    const pathless = await fetch(`${base}/key/${encodeURIComponent(second.json.key as string)}/regenerate`, { method: 'POST', headers: { authorization: `Bearer ${MASTER}` } });
+    const pathless = await fetch(`${base}/key/${encodeURIComponent(second.json.key as string)}/regenerate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${MASTER}` },
+    });
     assert.equal(pathless.status, 200, 'no body: the key comes from the path');
     expectError(await api('POST', '/key/regenerate', { key: created.token }), 404, 'key');
     expectError(await api('POST', '/key/regenerate', {}), 400, 'key');

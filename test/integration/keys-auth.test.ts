@@ -93,7 +93,11 @@ describe('key authenticator on dynalite', () => {
   });
 
   it('works for virtual keys while the master key cannot be loaded, and never says 401 then', async () => {
-    const authenticate = createKeyAuthenticator({ store: env.store, masterKey: async () => Promise.reject(new Error('secrets manager down')), clock: env.clock });
+    const authenticate = createKeyAuthenticator({
+      store: env.store,
+      masterKey: async () => Promise.reject(new Error('secrets manager down')),
+      clock: env.clock,
+    });
     const { secret } = await env.store.create({});
     assert.equal((await authenticate(secret)).kind, 'virtual-key');
     await assert.rejects(authenticate(MASTER), relayError(503, 'ServiceUnavailableException'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
 import { ALIAS_CLAIM_GRACE_MS, EXPIRED_KEY_RETENTION_SECONDS } from '../../lambda/keys/store.js';
 import { aliasPartition, keyPartition } from '../../lambda/store/schema.js';
@@ -122,7 +122,10 @@ describe('key store on dynalite', () => {
     await assert.rejects(env.store.deleteByAliases(['del-1', 'del-missing']), isStatus(404, 'key_aliases'));
     assert.ok(await env.store.getByAlias('del-1'), 'nothing deleted when one is missing');
     const deleted = await env.store.deleteByAliases(['del-1']);
-    assert.deepEqual(deleted.map((r) => r.token), [one.record.token]);
+    assert.deepEqual(
+      deleted.map((r) => r.token),
+      [one.record.token],
+    );
     assert.equal(await env.store.getByHash(one.record.token), undefined);
     assert.equal(await env.store.getByAlias('del-1'), undefined);
     await env.store.create({ key_alias: 'del-1' });
@@ -140,10 +143,19 @@ describe('key store on dynalite', () => {
     const page1 = await env.store.list({ page: 1, size: 2, user_id: 'lister' });
     const page3 = await env.store.list({ page: 3, size: 2, user_id: 'lister' });
     assert.equal(page1.total, 5);
-    assert.deepEqual(page1.records.map((r) => r.token), [mine[4], mine[3]]);
-    assert.deepEqual(page3.records.map((r) => r.token), [mine[0]]);
+    assert.deepEqual(
+      page1.records.map((r) => r.token),
+      [mine[4], mine[3]],
+    );
+    assert.deepEqual(
+      page3.records.map((r) => r.token),
+      [mine[0]],
+    );
     const odd = await env.store.list({ page: 1, size: 10, user_id: 'lister', team_id: 'odd' });
-    assert.deepEqual(odd.records.map((r) => r.token), [mine[3], mine[1]]);
+    assert.deepEqual(
+      odd.records.map((r) => r.token),
+      [mine[3], mine[1]],
+    );
     assert.equal((await env.store.list({ page: 1, size: 10, key_hash: mine[2] })).total, 1);
   });
 
@@ -152,15 +164,27 @@ describe('key store on dynalite', () => {
     const key = { pk: keyPartition(record.token), sk: 'KEY' };
     // What an earlier version wrote: gsi1pk on the key item, no LIST entry.
     await env.dynamo.clients.doc.send(
-      new UpdateCommand({ TableName: env.dynamo.tableName, Key: key, UpdateExpression: 'SET gsi1pk = :k, gsi1sk = :s', ExpressionAttributeValues: { ':k': 'KEYS', ':s': `${record.created_at}#${record.token}` } }),
+      new UpdateCommand({
+        TableName: env.dynamo.tableName,
+        Key: key,
+        UpdateExpression: 'SET gsi1pk = :k, gsi1sk = :s',
+        ExpressionAttributeValues: { ':k': 'KEYS', ':s': `${record.created_at}#${record.token}` },
+      }),
     );
     await env.dynamo.clients.doc.send(new DeleteCommand({ TableName: env.dynamo.tableName, Key: { pk: key.pk, sk: 'LIST' } }));
     const listed = await env.store.list({ page: 1, size: 10, user_id: 'legacy-lister' });
-    assert.deepEqual(listed.records.map((r) => r.token), [record.token]);
+    assert.deepEqual(
+      listed.records.map((r) => r.token),
+      [record.token],
+    );
     const after = await env.dynamo.clients.doc.send(new GetCommand({ TableName: env.dynamo.tableName, Key: key }));
     assert.equal(after.Item?.gsi1pk, undefined, 'taken out of the index');
     const again = await env.store.list({ page: 1, size: 10, user_id: 'legacy-lister' });
-    assert.deepEqual(again.records.map((r) => r.token), [record.token], 'listed once, through its new entry');
+    assert.deepEqual(
+      again.records.map((r) => r.token),
+      [record.token],
+      'listed once, through its new entry',
+    );
   });
 
   it('keeps expired keys readable until their ttl, then treats them as gone', async () => {

@@ -77,19 +77,29 @@ const modelPath = (model: string, op: string) => `/bedrock/model/${encodeURIComp
 const openAIRoute = ROUTES.find((r) => r.operation === 'OpenAIChatCompletions')!;
 
 const json: Check = (body) => void JSON.parse(body.toString());
-const lastEvent = (eventType: string): Check => (body) => assert.equal(decodeEventStream(body).at(-1)?.eventType, eventType);
+const lastEvent =
+  (eventType: string): Check =>
+  (body) =>
+    assert.equal(decodeEventStream(body).at(-1)?.eventType, eventType);
 const lastChunkHasMetrics: Check = (body) => {
   const last = decodeEventStream(body).at(-1)?.json as { bytes?: string } | undefined;
   assert.match(Buffer.from(last?.bytes ?? '', 'base64').toString(), /amazon-bedrock-invocationMetrics/);
 };
-const lastSse = (predicate: (event: { event?: string; data: string }) => boolean): Check => (body) => {
-  const events = parseSse(body.toString());
-  assert.ok(events.length > 0 && predicate(events.at(-1)!), `stream ends early: ${body.toString().slice(-200)}`);
-};
+const lastSse =
+  (predicate: (event: { event?: string; data: string }) => boolean): Check =>
+  (body) => {
+    const events = parseSse(body.toString());
+    assert.ok(events.length > 0 && predicate(events.at(-1)!), `stream ends early: ${body.toString().slice(-200)}`);
+  };
 
 function converseUsage(body: string): TokenUsage {
   const u = expectedConverseUsage(body);
-  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: u.cacheReadInputTokens, cacheWriteInputTokens: u.cacheWriteInputTokens };
+  return {
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cacheReadInputTokens: u.cacheReadInputTokens,
+    cacheWriteInputTokens: u.cacheWriteInputTokens,
+  };
 }
 
 /** Call i: the family follows i % 20, the key follows blocks of 20, sizes and limits vary with i. */
@@ -99,7 +109,10 @@ function plan(i: number): Planned {
   const maxTokens = 5 + ((i * 7) % 60);
   const slot = i % 20;
   const converseBody = (cached: boolean) =>
-    JSON.stringify({ messages: [{ role: 'user', content: [{ text }, ...(cached ? [{ cachePoint: { type: 'default' } }] : [])] }], inferenceConfig: { maxTokens } });
+    JSON.stringify({
+      messages: [{ role: 'user', content: [{ text }, ...(cached ? [{ cachePoint: { type: 'default' } }] : [])] }],
+      inferenceConfig: { maxTokens },
+    });
   switch (slot) {
     case 0:
     case 1: {
@@ -111,7 +124,16 @@ function plan(i: number): Planned {
     case 3: {
       const model = 'us.amazon.nova-micro-v1:0';
       const body = converseBody(slot === 3);
-      return { kind: 'ConverseStream', key, model, path: modelPath(model, 'converse-stream'), body, status: 200, usage: converseUsage(body), complete: lastEvent('metadata') };
+      return {
+        kind: 'ConverseStream',
+        key,
+        model,
+        path: modelPath(model, 'converse-stream'),
+        body,
+        status: 200,
+        usage: converseUsage(body),
+        complete: lastEvent('metadata'),
+      };
     }
     case 4:
     case 5:
@@ -128,7 +150,12 @@ function plan(i: number): Planned {
         path: modelPath(model, streamed ? 'invoke-with-response-stream' : 'invoke'),
         body,
         status: 200,
-        usage: { inputTokens: m.inputTokenCount, outputTokens: m.outputTokenCount, cacheReadInputTokens: m.cacheReadInputTokenCount, cacheWriteInputTokens: m.cacheWriteInputTokenCount },
+        usage: {
+          inputTokens: m.inputTokenCount,
+          outputTokens: m.outputTokenCount,
+          cacheReadInputTokens: m.cacheReadInputTokenCount,
+          cacheWriteInputTokens: m.cacheWriteInputTokenCount,
+        },
         complete: streamed ? lastChunkHasMetrics : json,
       };
     }
@@ -148,7 +175,12 @@ function plan(i: number): Planned {
         path: '/bedrock/anthropic/v1/messages',
         body,
         status: 200,
-        usage: { inputTokens: a.input_tokens, outputTokens: a.output_tokens, cacheReadInputTokens: a.cache_read_input_tokens, cacheWriteInputTokens: a.cache_creation_input_tokens },
+        usage: {
+          inputTokens: a.input_tokens,
+          outputTokens: a.output_tokens,
+          cacheReadInputTokens: a.cache_read_input_tokens,
+          cacheWriteInputTokens: a.cache_creation_input_tokens,
+        },
         complete: stream ? lastSse((e) => e.event === 'message_stop') : json,
       };
     }
@@ -180,13 +212,31 @@ function plan(i: number): Planned {
     case 17: {
       const model = 'acme.unlisted-model-v1:0';
       const body = converseBody(false);
-      return { kind: 'Converse (unpriced model)', key, model, path: modelPath(model, 'converse'), body, status: 200, usage: converseUsage(body), complete: json };
+      return {
+        kind: 'Converse (unpriced model)',
+        key,
+        model,
+        path: modelPath(model, 'converse'),
+        body,
+        status: 200,
+        usage: converseUsage(body),
+        complete: json,
+      };
     }
     default: {
       // 10 % of the calls: Bedrock throttles, on the streamed and the unstreamed operation.
       const model = 'fake.throttle';
       const op = slot === 18 ? 'converse' : 'converse-stream';
-      return { kind: `${op} (Bedrock throttles)`, key, model, path: modelPath(model, op), body: converseBody(false), status: 429, usage: ZERO, complete: () => undefined };
+      return {
+        kind: `${op} (Bedrock throttles)`,
+        key,
+        model,
+        path: modelPath(model, op),
+        body: converseBody(false),
+        status: 429,
+        usage: ZERO,
+        complete: () => undefined,
+      };
     }
   }
 }
@@ -269,7 +319,11 @@ Promise.all(Array.from({ length: inFlight }, worker)).then(() => {
 `;
 
 /** Sends every call with at most `inFlight` at once; resolves with one answer per call, in order. */
-function runClients(url: string, calls: ReadonlyArray<{ path: string; key: string; body: string }>, inFlight: number): Promise<{ results: Answer[]; peak: number }> {
+function runClients(
+  url: string,
+  calls: ReadonlyArray<{ path: string; key: string; body: string }>,
+  inFlight: number,
+): Promise<{ results: Answer[]; peak: number }> {
   return new Promise((resolve, reject) => {
     const thread = new Worker(CLIENT_THREAD, { eval: true, workerData: { url, calls, inFlight, timeoutMs: 30_000 } });
     thread.once('message', (message: { results: Answer[]; peak: number }) => {
@@ -286,7 +340,11 @@ describe('load through the local server against dynalite', () => {
     const calls = Array.from({ length: CALLS }, (_, i) => plan(i));
     fake.reset();
 
-    const { results, peak } = await runClients(relay.url, calls.map((c) => ({ path: c.path, key: keys[c.key]!.key, body: c.body })), IN_FLIGHT);
+    const { results, peak } = await runClients(
+      relay.url,
+      calls.map((c) => ({ path: c.path, key: keys[c.key]!.key, body: c.body })),
+      IN_FLIGHT,
+    );
     assert.equal(peak, IN_FLIGHT, 'the load really had that many calls in flight');
 
     // Every answer is the one asked for: 2xx and whole, or the fake's throttle passed through.
@@ -296,7 +354,14 @@ describe('load through the local server against dynalite', () => {
       const c = calls[i]!;
       if (answer.error !== undefined) return note(`${c.kind}: ${answer.error}`, i);
       const body = Buffer.from(answer.body!);
-      if (answer.status !== c.status) return note(`${c.kind}: ${answer.status} ${body.toString().replace(/"requestId":"[^"]*"/g, '').slice(0, 160)}`, i);
+      if (answer.status !== c.status)
+        return note(
+          `${c.kind}: ${answer.status} ${body
+            .toString()
+            .replace(/"requestId":"[^"]*"/g, '')
+            .slice(0, 160)}`,
+          i,
+        );
       try {
         if (c.status === 429) {
           assert.equal(answer.errorType, 'ThrottlingException');
@@ -308,7 +373,9 @@ describe('load through the local server against dynalite', () => {
         note(`${c.kind}: ${(error as Error).message}`, i);
       }
     });
-    const summary = Object.fromEntries([...unexpected].map(([reason, at]) => [reason, `${at.length}× (#${at.slice(0, 5).join(', #')}${at.length > 5 ? ', …' : ''})`]));
+    const summary = Object.fromEntries(
+      [...unexpected].map(([reason, at]) => [reason, `${at.length}× (#${at.slice(0, 5).join(', #')}${at.length > 5 ? ', …' : ''})`]),
+    );
     assert.deepEqual(summary, {}, `${[...unexpected.values()].flat().length} of ${CALLS} answers were not the ones asked for`);
     assert.equal(calls.filter((c) => c.status === 429).length, CALLS / 10);
 
@@ -319,7 +386,11 @@ describe('load through the local server against dynalite', () => {
     // Settle: the ledger writes after the last byte; the invocations end once it is done.
     await relay.idle(60_000);
     assert.equal(logs.filter((l) => l.message === 'relay-call').length, CALLS, 'one line per call');
-    assert.deepEqual(logs.filter((l) => l.level === 'error' || l.level === 'warn'), [], 'no ledger write failed');
+    assert.deepEqual(
+      logs.filter((l) => l.level === 'error' || l.level === 'warn'),
+      [],
+      'no ledger write failed',
+    );
 
     for (let k = 0; k < KEYS; k++) {
       const mine = calls.filter((c) => c.key === k);

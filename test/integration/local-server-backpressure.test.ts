@@ -27,10 +27,12 @@ describe('invocation cap', () => {
   it('a request beyond the cap waits for a slot, then runs; both calls are recorded', TEST, async () => {
     const key = await createKey(relay.url, { key_alias: 'queued' });
     const send = () =>
-      fetch(`${relay.url}${STREAM}`, { method: 'POST', headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' }, body: BODY }).then(async (r) => ({
-        status: r.status,
-        bytes: (await r.arrayBuffer()).byteLength,
-      }));
+      fetch(`${relay.url}${STREAM}`, { method: 'POST', headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' }, body: BODY }).then(
+        async (r) => ({
+          status: r.status,
+          bytes: (await r.arrayBuffer()).byteLength,
+        }),
+      );
     const first = send();
     await waitFor(() => (relay.fake.requests.length === 1 ? true : undefined));
     const second = send();
@@ -38,7 +40,10 @@ describe('invocation cap', () => {
     await waitFor(() => (relay.local.emulator.stats().waitingForSlot === 1 ? true : undefined));
     assert.equal(relay.fake.requests.length, 1);
     const answers = await Promise.all([first, second]);
-    assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200],
+    );
     assert.ok(answers.every((a) => a.bytes > 0));
     assert.equal(relay.fake.requests.length, 2);
     // Usage is written after the last byte: read it until the second call has settled too.
@@ -70,7 +75,12 @@ describe('embedded store: requests in flight capped, the rest queued in order', 
       await Promise.all(
         Array.from({ length: 40 }, () =>
           store.clients.doc.send(
-            new UpdateCommand({ TableName: store.tableName, Key: { pk: 'TEST#limit', sk: 'COUNT' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } }),
+            new UpdateCommand({
+              TableName: store.tableName,
+              Key: { pk: 'TEST#limit', sk: 'COUNT' },
+              UpdateExpression: 'ADD n :one',
+              ExpressionAttributeValues: { ':one': 1 },
+            }),
           ),
         ),
       );

@@ -43,7 +43,10 @@ describe('npm run demo', () => {
       assert.equal(curls.length, 4, demo.output());
       const [converse, anthropic, openai, keyInfo] = curls as [string, string, string, string];
 
-      const converseAnswer = JSON.parse(await paste(exportLine, converse)) as { output: { message: { content: { text: string }[] } }; usage: { outputTokens: number } };
+      const converseAnswer = JSON.parse(await paste(exportLine, converse)) as {
+        output: { message: { content: { text: string }[] } };
+        usage: { outputTokens: number };
+      };
       assert.ok(converseAnswer.output.message.content[0]!.text.length > 0);
       assert.ok(converseAnswer.usage.outputTokens > 0);
 
@@ -55,7 +58,9 @@ describe('npm run demo', () => {
 
       // Usage is written after each call's last byte: read it until all three are there.
       const info = await waitFor(async () => {
-        const answer = JSON.parse(await paste(exportLine, keyInfo)) as { info?: { key_alias?: string; usage_totals?: { requests: number; output_tokens: number } } };
+        const answer = JSON.parse(await paste(exportLine, keyInfo)) as {
+          info?: { key_alias?: string; usage_totals?: { requests: number; output_tokens: number } };
+        };
         return answer.info?.usage_totals?.requests === 3 ? answer.info : undefined;
       }, 15_000);
       assert.equal(info.key_alias, 'demo');

@@ -23,7 +23,10 @@ before(async () => {
 after(async () => relay.close());
 
 /** Sends a head that announces a big body and none of the body: the answer must come from the head. */
-async function headOnly(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string>; body: string; socket: net.Socket }> {
+async function headOnly(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string>; body: string; socket: net.Socket }> {
   const socket = await connect(relay.port);
   socket.write(httpHead('POST', path, { 'content-type': 'application/json', 'content-length': String(5 * MB), ...headers }));
   const answer = await readAnswer(socket);
@@ -90,7 +93,7 @@ describe('the buffered-bytes budget', () => {
     const held: net.Socket[] = [];
     for (let i = 0; i < 2; i++) {
       const socket = await connect(relay.port);
-      socket.write(httpHead('POST', CONVERSE, { ...auth, 'content-length': String(400 * 1024) }) + '{"messages":');
+      socket.write(`${httpHead('POST', CONVERSE, { ...auth, 'content-length': String(400 * 1024) })}{"messages":`);
       held.push(socket);
     }
     await waitFor(() => (relay.local.emulator.stats().bufferedRequestBytes === 800 * 1024 ? true : undefined));

@@ -32,7 +32,11 @@ export function spawnEntry(entry: string, env: Record<string, string>): { child:
 }
 
 /** Resolves when the output matches `pattern` (with the match), rejects if the process exits first. */
-export function waitForOutput(proc: { child: ChildProcess; output: () => string; exited: Promise<number | string> }, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+export function waitForOutput(
+  proc: { child: ChildProcess; output: () => string; exited: Promise<number | string> },
+  pattern: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${proc.output()}`))), timeoutMs);
     const check = () => {

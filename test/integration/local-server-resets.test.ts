@@ -63,7 +63,13 @@ describe('connection resets at every phase', () => {
       Array.from({ length: H1_CUT }, async () => {
         const socket = await connect(relay.port);
         const first = firstBytes(socket);
-        socket.write(httpHead('POST', STREAM_PATH, { authorization: `Bearer ${key.key}`, 'content-type': 'application/json', 'content-length': String(STREAM_BODY.length) }) + STREAM_BODY);
+        socket.write(
+          httpHead('POST', STREAM_PATH, {
+            authorization: `Bearer ${key.key}`,
+            'content-type': 'application/json',
+            'content-length': String(STREAM_BODY.length),
+          }) + STREAM_BODY,
+        );
         assert.match(await first, /^HTTP\/1\.1 200/);
         socket.resetAndDestroy();
       }),
@@ -88,7 +94,13 @@ describe('connection resets at every phase', () => {
     // A request whose body is half sent.
     for (let i = 0; i < 3; i++) {
       const { session, socket } = await h2Session(relay.port);
-      const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, authorization: `Bearer ${key.key}`, 'content-type': 'application/json', 'content-length': '5000' });
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': STREAM_PATH,
+        authorization: `Bearer ${key.key}`,
+        'content-type': 'application/json',
+        'content-length': '5000',
+      });
       stream.on('error', () => undefined);
       await new Promise<void>((resolve) => stream.write(STREAM_BODY.slice(0, 20), () => resolve()));
       socket.resetAndDestroy();
@@ -141,4 +153,3 @@ describe('connection resets at every phase', () => {
     assert.equal(relay.local.emulator.stats().bufferedRequestBytes, 0, 'no request bytes left reserved');
   });
 });
-

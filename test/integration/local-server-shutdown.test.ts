@@ -49,16 +49,20 @@ function streamCall(url: string, key: string, model: string): Streamed {
   let onStarted!: (status: number) => void;
   const started = new Promise<number>((resolve) => (onStarted = resolve));
   const done = new Promise<Buffer>((resolve, reject) => {
-    const req = http.request(`${url}${STREAM(model)}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => {
-        if (chunks.length === 0) onStarted(res.statusCode ?? 0);
-        chunks.push(chunk);
-      });
-      res.on('end', () => (res.complete ? resolve(Buffer.concat(chunks)) : reject(new Error('cut short'))));
-      res.on('error', reject);
-      res.on('aborted', () => reject(new Error('aborted')));
-    });
+    const req = http.request(
+      `${url}${STREAM(model)}`,
+      { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          if (chunks.length === 0) onStarted(res.statusCode ?? 0);
+          chunks.push(chunk);
+        });
+        res.on('end', () => (res.complete ? resolve(Buffer.concat(chunks)) : reject(new Error('cut short'))));
+        res.on('error', reject);
+        res.on('aborted', () => reject(new Error('aborted')));
+      },
+    );
     req.on('error', reject);
     req.end(BODY);
   });

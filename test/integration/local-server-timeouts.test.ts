@@ -43,7 +43,7 @@ describe('timeouts', () => {
   it('a body that stops arriving gets 408 in the API dialect of its path, and the connection is closed', TEST, async () => {
     const socket = await connect(relay.port);
     const received = closed(socket);
-    socket.write(httpHead('POST', '/bedrock/anthropic/v1/messages', { ...auth, 'content-length': '1000' }) + '{"model":');
+    socket.write(`${httpHead('POST', '/bedrock/anthropic/v1/messages', { ...auth, 'content-length': '1000' })}{"model":`);
     const answer = await received;
     assert.match(answer, /^HTTP\/1\.1 408 /);
     assert.match(answer, /connection: close/i);

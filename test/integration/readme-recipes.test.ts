@@ -3,8 +3,6 @@
  * the relay and the fake Bedrock; the README must contain each file verbatim.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { rawRequest } from '../support/clients.js';
@@ -18,7 +16,6 @@ import {
 } from '../support/fake-bedrock.js';
 import { README, recipeText, runRecipe } from '../support/recipes.js';
 import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
-
 
 let relay: RelayUnderTest;
 before(async () => {
@@ -51,7 +48,10 @@ describe('README virtual-key recipes', () => {
     try {
       assert.ok(README.includes(recipeText('keys-admin.sh')), 'README shows docs/examples/keys-admin.sh verbatim');
       const { stdout } = await runRecipe('keys-admin.sh', { RELAY_URL: keyed.url, RELAY_MASTER_KEY: TEST_MASTER_KEY });
-      const answers = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const answers = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
       assert.equal(answers.length, 6);
       const [info, list, update, block, unblock, deleted] = answers as Array<Record<string, any>>;
       assert.equal(info!.info.key_alias, 'team-a');
@@ -122,7 +122,10 @@ describe('README "Clients" recipes, with a virtual key', () => {
   /** The one call the recipe made reached `fake` as `path`, signed for its host, without the key. */
   function reachedOnce(fake: FakeBedrock, other: FakeBedrock, path: string, service: string) {
     assert.equal(other.requests.length, 0, 'nothing went to the other host');
-    assert.deepEqual(fake.requests.map((r) => r.path), [path]);
+    assert.deepEqual(
+      fake.requests.map((r) => r.path),
+      [path],
+    );
     const request = fake.requests[0]!;
     assert.ok(request.signature.valid && request.signature.service === service, JSON.stringify(request.signature));
     assert.ok(!request.rawHeaders.join('\n').includes(key) && !request.body.includes(key), 'the virtual key stays at the relay');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
-  BedrockRuntimeClient,
+  type BedrockRuntimeClient,
   ConverseCommand,
   ConverseStreamCommand,
   InvokeModelCommand,
@@ -16,20 +16,14 @@ import {
   CountTokensCommand,
 } from '@aws-sdk/client-bedrock-runtime';
 import {
-  BedrockAgentRuntimeClient,
+  type BedrockAgentRuntimeClient,
   CreateSessionCommand,
   GetSessionCommand,
   InvokeAgentCommand,
   RetrieveCommand,
 } from '@aws-sdk/client-bedrock-agent-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import {
-  FAKE_REPLY_CHUNKS,
-  expectedConverseUsage,
-  startFakeBedrock,
-  type FakeBedrock,
-  type RecordedRequest,
-} from '../support/fake-bedrock.js';
+import { FAKE_REPLY_CHUNKS, expectedConverseUsage, startFakeBedrock, type FakeBedrock, type RecordedRequest } from '../support/fake-bedrock.js';
 import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
 import { agentRuntimeClient, rawRequest, runtimeClient } from '../support/clients.js';
 
@@ -123,7 +117,10 @@ describe('native runtime operations through the AWS SDK (HTTP/2 to the relay, be
     const h1 = runtimeClient(relay.url, TEST_MASTER_KEY, new NodeHttpHandler());
     try {
       const answer = await h1.send(
-        new CountTokensCommand({ modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0', input: { converse: { messages: [{ role: 'user', content: [{ text: 'count me' }] }] } } }),
+        new CountTokensCommand({
+          modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+          input: { converse: { messages: [{ role: 'user', content: [{ text: 'count me' }] }] } },
+        }),
       );
       assert.ok((answer.inputTokens ?? 0) > 0);
       assert.equal(onlyRequest().operation, 'CountTokens');
@@ -160,9 +157,7 @@ describe('agent runtime through the AWS SDK with a bearer header', () => {
   });
 
   it('InvokeAgent streams its event stream', async () => {
-    const answer = await agents.send(
-      new InvokeAgentCommand({ agentId: 'AGENT12345', agentAliasId: 'ALIAS12345', sessionId: 'session-1', inputText: 'hello' }),
-    );
+    const answer = await agents.send(new InvokeAgentCommand({ agentId: 'AGENT12345', agentAliasId: 'ALIAS12345', sessionId: 'session-1', inputText: 'hello' }));
     let text = '';
     for await (const event of answer.completion!) {
       if (event.chunk?.bytes) text += Buffer.from(event.chunk.bytes).toString();
@@ -172,25 +167,43 @@ describe('agent runtime through the AWS SDK with a bearer header', () => {
   });
 });
 
-describe('the three calls of LiteLLM\'s Bedrock pass-through documentation, as raw HTTP', () => {
+describe("the three calls of LiteLLM's Bedrock pass-through documentation, as raw HTTP", () => {
   const auth = { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' };
 
   it('converse on /bedrock/model/cohere.command-r-v1:0/converse', async () => {
-    const res = await rawRequest(relay.url, 'POST', '/bedrock/model/cohere.command-r-v1:0/converse', auth, JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }] }));
+    const res = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock/model/cohere.command-r-v1:0/converse',
+      auth,
+      JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }] }),
+    );
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body.toString()).output.message.role, 'assistant');
     assert.equal(onlyRequest().path, '/model/cohere.command-r-v1%3A0/converse');
   });
 
   it('apply guardrail', async () => {
-    const res = await rawRequest(relay.url, 'POST', '/bedrock/guardrail/guardrailIdentifier/version/1/apply', auth, JSON.stringify({ contents: [{ text: { text: 'Hello world' } }], source: 'INPUT' }));
+    const res = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock/guardrail/guardrailIdentifier/version/1/apply',
+      auth,
+      JSON.stringify({ contents: [{ text: { text: 'Hello world' } }], source: 'INPUT' }),
+    );
     assert.equal(res.status, 200);
     assert.ok(JSON.parse(res.body.toString()).usage);
     assert.equal(onlyRequest().operation, 'ApplyGuardrail');
   });
 
   it('retrieve from a knowledge base', async () => {
-    const res = await rawRequest(relay.url, 'POST', '/bedrock/knowledgebases/KB12345678/retrieve', auth, JSON.stringify({ retrievalQuery: { text: 'What is Bedrock?' } }));
+    const res = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock/knowledgebases/KB12345678/retrieve',
+      auth,
+      JSON.stringify({ retrievalQuery: { text: 'What is Bedrock?' } }),
+    );
     assert.equal(res.status, 200);
     assert.ok(Array.isArray(JSON.parse(res.body.toString()).retrievalResults));
     assert.equal(onlyRequest().operation, 'Retrieve');
@@ -199,13 +212,17 @@ describe('the three calls of LiteLLM\'s Bedrock pass-through documentation, as r
 
 describe('responses are relayed exactly', () => {
   it('status, body bytes and Bedrock headers arrive unchanged; hop-by-hop headers do not', async () => {
-    const body = '{"output":{"message":{"role":"assistant","content":[{"text":"é ü 😀"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}';
-    fake.override(() => ({
-      kind: 'body',
-      status: 200,
-      headers: { 'content-type': 'application/json', 'x-amzn-requestid': 'req-fixed-1', 'x-amzn-bedrock-custom': 'v', 'x-amz-bedrock-other': 'w' },
-      body,
-    }), { times: 1 });
+    const body =
+      '{"output":{"message":{"role":"assistant","content":[{"text":"é ü 😀"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}';
+    fake.override(
+      () => ({
+        kind: 'body',
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-amzn-requestid': 'req-fixed-1', 'x-amzn-bedrock-custom': 'v', 'x-amz-bedrock-other': 'w' },
+        body,
+      }),
+      { times: 1 },
+    );
     const res = await rawRequest(relay.url, 'POST', '/bedrock/model/m/converse', { authorization: `Bearer ${TEST_MASTER_KEY}` }, '{}');
     assert.equal(res.status, 200);
     assert.equal(res.body.toString('utf8'), body);
@@ -260,12 +277,17 @@ describe('failures', () => {
   });
 
   it('a mid-stream exception frame reaches the SDK as its typed exception', async () => {
-    const answer = await runtime.send(new ConverseStreamCommand({ modelId: 'fake.midstream-exception', messages: [{ role: 'user', content: [{ text: 'x' }] }] }));
-    await assert.rejects(async () => {
-      for await (const _event of answer.stream!) {
-        // drain
-      }
-    }, (error: Error) => error.name === 'ModelStreamErrorException');
+    const answer = await runtime.send(
+      new ConverseStreamCommand({ modelId: 'fake.midstream-exception', messages: [{ role: 'user', content: [{ text: 'x' }] }] }),
+    );
+    await assert.rejects(
+      async () => {
+        for await (const _event of answer.stream!) {
+          // drain
+        }
+      },
+      (error: Error) => error.name === 'ModelStreamErrorException',
+    );
   });
 
   it('a client that goes away mid-stream aborts the upstream call', async () => {
@@ -277,7 +299,12 @@ describe('failures', () => {
           method: 'POST',
           headers: { authorization: `Bearer ${TEST_MASTER_KEY}` },
         });
-        req.on('response', (res) => res.once('data', () => { req.destroy(); resolve(); }));
+        req.on('response', (res) =>
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          }),
+        );
         req.on('error', (error) => (req.destroyed ? undefined : reject(error)));
         req.end('{"messages":[]}');
       });
@@ -289,7 +316,13 @@ describe('failures', () => {
   });
 
   it('InvokeModelWithBidirectionalStream is refused with a typed error that says why', async () => {
-    const res = await rawRequest(relay.url, 'POST', '/bedrock/model/amazon.nova-sonic-v1:0/invoke-with-bidirectional-stream', { authorization: `Bearer ${TEST_MASTER_KEY}` }, '');
+    const res = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock/model/amazon.nova-sonic-v1:0/invoke-with-bidirectional-stream',
+      { authorization: `Bearer ${TEST_MASTER_KEY}` },
+      '',
+    );
     assert.equal(res.status, 400);
     assert.equal(res.headers['x-amzn-errortype'], 'ValidationException');
     assert.match(JSON.parse(res.body.toString()).message, /Function URL/);
@@ -299,7 +332,9 @@ describe('failures', () => {
   it('a stalled upstream is cut by the upstream timeout', async () => {
     const quick = await startRelay({ fake, env: { RELAY_UPSTREAM_TIMEOUT_MS: '300' } });
     try {
-      const res = await rawRequest(quick.url, 'POST', '/bedrock/model/fake.stall/converse', { authorization: `Bearer ${TEST_MASTER_KEY}` }, '{}').catch((error: Error) => error);
+      const res = await rawRequest(quick.url, 'POST', '/bedrock/model/fake.stall/converse', { authorization: `Bearer ${TEST_MASTER_KEY}` }, '{}').catch(
+        (error: Error) => error,
+      );
       // The fake sent its headers before stalling, so the relay had started: the stream is cut.
       assert.ok(res instanceof Error || res.status >= 500, 'no complete-looking answer');
     } finally {
@@ -309,13 +344,14 @@ describe('failures', () => {
 });
 
 describe('authentication and path safety', () => {
-  it('missing and wrong keys get 401 in Bedrock\'s shape, typed in the SDK, nothing upstream', async () => {
+  it("missing and wrong keys get 401 in Bedrock's shape, typed in the SDK, nothing upstream", async () => {
     for (const key of ['sk-wrong', undefined]) {
       const client = key ? runtimeClient(relay.url, key, undefined, 1) : undefined;
       if (client) {
         await assert.rejects(
           client.send(new ConverseCommand({ modelId: 'm', messages: [] })),
-          (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.name === 'UnrecognizedClientException' && error.$metadata?.httpStatusCode === 401,
+          (error: Error & { $metadata?: { httpStatusCode?: number } }) =>
+            error.name === 'UnrecognizedClientException' && error.$metadata?.httpStatusCode === 401,
         );
         client.destroy();
       } else {
@@ -329,7 +365,13 @@ describe('authentication and path safety', () => {
     assert.equal(fake.requests.length, 1, 'only the authenticated call went upstream');
   });
 
-  for (const path of ['/bedrock/model/../../etc/converse', '/bedrock/model/%2e%2e/converse', '/bedrock//model/x/converse', '/bedrock/model/x%00/converse', '/bedrock/unknown/op']) {
+  for (const path of [
+    '/bedrock/model/../../etc/converse',
+    '/bedrock/model/%2e%2e/converse',
+    '/bedrock//model/x/converse',
+    '/bedrock/model/x%00/converse',
+    '/bedrock/unknown/op',
+  ]) {
     it(`answers ${path} itself and sends nothing upstream`, async () => {
       const res = await rawRequest(relay.url, 'POST', path, { authorization: `Bearer ${TEST_MASTER_KEY}` }, '{}');
       assert.ok(res.status === 400 || res.status === 404, `status ${res.status}`);

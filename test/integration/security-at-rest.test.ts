@@ -195,10 +195,19 @@ describe('keys at rest', () => {
   it('the table holds the items the calls made (so the scan below means something)', () => {
     const sortKeys = items.map((item) => item.sk?.S ?? '');
     assert.ok(sortKeys.filter((sk) => sk === 'KEY').length >= live.length, 'key items');
-    assert.ok(sortKeys.some((sk) => sk.startsWith('USAGE#')), 'usage items');
-    assert.ok(sortKeys.some((sk) => sk.startsWith('RL#')), 'limit counters or leases');
+    assert.ok(
+      sortKeys.some((sk) => sk.startsWith('USAGE#')),
+      'usage items',
+    );
+    assert.ok(
+      sortKeys.some((sk) => sk.startsWith('RL#')),
+      'limit counters or leases',
+    );
     assert.ok(sortKeys.includes('ALIAS'), 'alias claims');
-    assert.ok(items.some((item) => item.pk?.S === 'KEY#MASTER'), 'the master key’s usage');
+    assert.ok(
+      items.some((item) => item.pk?.S === 'KEY#MASTER'),
+      'the master key’s usage',
+    );
   });
 
   it('no item holds a key secret or the master key, in any attribute or encoding', () => {
@@ -219,12 +228,23 @@ describe('keys at rest', () => {
       assert.ok(hashes.has(sha256(k.key)), `a live key’s item is at KEY#sha256(secret)`);
     }
     const issuedHashes = new Set(issued.map(sha256));
-    assert.deepEqual([...hashes].filter((hash) => !issuedHashes.has(hash)), [], 'no key item under any other id');
+    assert.deepEqual(
+      [...hashes].filter((hash) => !issuedHashes.has(hash)),
+      [],
+      'no key item under any other id',
+    );
     // Each item on a key's partition hangs off that hash too (usage, limits, leases).
     const partitions = items.map((item) => item.pk?.S ?? '').filter((pk) => pk.startsWith('KEY#') && pk !== 'KEY#MASTER');
-    assert.deepEqual(partitions.filter((pk) => !issuedHashes.has(pk.slice('KEY#'.length))), []);
+    assert.deepEqual(
+      partitions.filter((pk) => !issuedHashes.has(pk.slice('KEY#'.length))),
+      [],
+    );
     // A regenerated-away secret is not a key any more, and a deleted one is gone from the table.
-    assert.equal(keyItems.find((item) => item.pk?.S === `KEY#${sha256(gone[1]!)}`), undefined, 'the deleted key item is gone');
+    assert.equal(
+      keyItems.find((item) => item.pk?.S === `KEY#${sha256(gone[1]!)}`),
+      undefined,
+      'the deleted key item is gone',
+    );
   });
 
   it('/key/list and /key/info never return a secret', async () => {
@@ -259,7 +279,10 @@ describe('keys at rest', () => {
     const contents = Buffer.concat(await Promise.all(files.map((file) => readFile(join(dir, file)).catch(() => Buffer.alloc(0)))));
     const text = contents.toString('latin1');
     // The files are searchable: the tokens (and aliases) written with the keys are found in them.
-    assert.ok(live.every((k) => text.includes(k.token)), 'key tokens are visible in the raw files');
+    assert.ok(
+      live.every((k) => text.includes(k.token)),
+      'key tokens are visible in the raw files',
+    );
     assert.ok(text.includes('rest-limited'));
     assert.deepEqual(leaks(text, [...issued, TEST_MASTER_KEY]), []);
   });

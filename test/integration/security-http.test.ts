@@ -88,14 +88,22 @@ function assertRefused(result: Exchange, label: string, allowed: readonly number
 
 describe('request smuggling over raw TCP', () => {
   it('a sanity request on the same path is accepted (so the refusals below mean something)', async () => {
-    const result = await exchange(request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${BODY.length}`, 'Connection: close'], BODY));
+    const result = await exchange(
+      request(
+        [`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${BODY.length}`, 'Connection: close'],
+        BODY,
+      ),
+    );
     assert.deepEqual(result.statuses, [200], result.raw.slice(0, 200));
     assert.equal(fake.requests.length, 1);
   });
 
   it('duplicate Content-Length with different values → 400, nothing upstream', async () => {
     const result = await exchange(
-      request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${BODY.length}`, 'Content-Length: 5'], BODY),
+      request(
+        [`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${BODY.length}`, 'Content-Length: 5'],
+        BODY,
+      ),
     );
     assertRefused(result, 'duplicate Content-Length');
   });
@@ -104,7 +112,10 @@ describe('request smuggling over raw TCP', () => {
     const smuggled = request([`POST /bedrock/model/smuggled/converse HTTP/1.1`, 'Host: relay', AUTH, `Content-Length: ${BODY.length}`], BODY);
     const chunked = `0\r\n\r\n${smuggled}`;
     const result = await exchange(
-      request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${chunked.length}`, 'Transfer-Encoding: chunked'], chunked),
+      request(
+        [`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'Content-Type: application/json', `Content-Length: ${chunked.length}`, 'Transfer-Encoding: chunked'],
+        chunked,
+      ),
     );
     assertRefused(result, 'CL + TE');
   });
@@ -112,7 +123,9 @@ describe('request smuggling over raw TCP', () => {
   for (const te of ['chunked, identity', ' chunked', 'xchunked', 'chunked\t', 'Chunked ,', 'identity']) {
     it(`obfuscated Transfer-Encoding "${te.replace(/\t/g, '\\t')}" with Content-Length → refused, nothing upstream`, async () => {
       const chunked = `5\r\nhello\r\n0\r\n\r\n`;
-      const result = await exchange(request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, `Content-Length: ${chunked.length}`, `Transfer-Encoding: ${te}`], chunked));
+      const result = await exchange(
+        request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, `Content-Length: ${chunked.length}`, `Transfer-Encoding: ${te}`], chunked),
+      );
       assertRefused(result, `TE "${te}"`, [400, 501]);
     });
   }
@@ -151,7 +164,19 @@ describe('request smuggling over raw TCP', () => {
     // The injected line is, on the wire, just another header of the client's: the relay must
     // drop it (x-amz-* are never forwarded) and sign with its own.
     const result = await exchange(
-      request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, 'x-amzn-bedrock-trace: ENABLED', 'x-amz-security-token: injected', 'x-amz-date: 20000101T000000Z', `Content-Length: ${BODY.length}`, 'Connection: close'], BODY),
+      request(
+        [
+          `POST ${CONVERSE} HTTP/1.1`,
+          'Host: relay',
+          AUTH,
+          'x-amzn-bedrock-trace: ENABLED',
+          'x-amz-security-token: injected',
+          'x-amz-date: 20000101T000000Z',
+          `Content-Length: ${BODY.length}`,
+          'Connection: close',
+        ],
+        BODY,
+      ),
     );
     assert.deepEqual(result.statuses, [200]);
     const upstream = fake.requests[0]!;
@@ -163,7 +188,9 @@ describe('request smuggling over raw TCP', () => {
 
   it('headers over 16 KB → 431 (or 400), nothing upstream', async () => {
     const big = 'a'.repeat(17 * 1024);
-    const result = await exchange(request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, `x-amzn-bedrock-trace: ${big}`, `Content-Length: ${BODY.length}`], BODY));
+    const result = await exchange(
+      request([`POST ${CONVERSE} HTTP/1.1`, 'Host: relay', AUTH, `x-amzn-bedrock-trace: ${big}`, `Content-Length: ${BODY.length}`], BODY),
+    );
     assertRefused(result, 'oversized header', [431, 400]);
   });
 
@@ -237,7 +264,18 @@ describe('what reaches Bedrock', () => {
 
   it('Host, X-Forwarded-Host and an absolute-form target cannot redirect the upstream', async () => {
     const attempts = [
-      request([`POST ${CONVERSE} HTTP/1.1`, 'Host: evil.example', AUTH, 'X-Forwarded-Host: evil.example', 'Forwarded: host=evil.example', `Content-Length: ${BODY.length}`, 'Connection: close'], BODY),
+      request(
+        [
+          `POST ${CONVERSE} HTTP/1.1`,
+          'Host: evil.example',
+          AUTH,
+          'X-Forwarded-Host: evil.example',
+          'Forwarded: host=evil.example',
+          `Content-Length: ${BODY.length}`,
+          'Connection: close',
+        ],
+        BODY,
+      ),
       request([`POST http://evil.example${CONVERSE} HTTP/1.1`, 'Host: evil.example', AUTH, `Content-Length: ${BODY.length}`, 'Connection: close'], BODY),
     ];
     for (const attempt of attempts) {

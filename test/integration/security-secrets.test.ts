@@ -82,7 +82,7 @@ describe("secretsEqual's code path", () => {
 
 /** Identifiers that hold a raw secret in these modules (not `token`: that is the key's hash). */
 const SECRET_NAME = /\b\w*(secret|credential|masterkey|master_key|apikey|api_key|presented|plaintext|password|bearer)\w*\b/i;
-const EQUALITY = /([\w.$\]\[)(?!]+(?:\([^()]*\))?)\s*(===|!==|==|!=)\s*([\w.$\]\[)(!]+(?:\([^()]*\))?)/g;
+const EQUALITY = /([\w.$\][)(?!]+(?:\([^()]*\))?)\s*(===|!==|==|!=)\s*([\w.$\][)(!]+(?:\([^()]*\))?)/g;
 const TEXT_SEARCH = /\.(startsWith|endsWith|includes|indexOf|localeCompare)\(([^()]*)\)/g;
 const LOOKUP = /\.(get|has)\(([^()]*)\)/g;
 /** Comparisons with these on one side do not compare two secrets. */
@@ -109,7 +109,12 @@ function scan(source: string): Finding[] {
     .forEach((line, index) => {
       for (const [, left = '', , right = ''] of line.matchAll(EQUALITY)) {
         // The operand patterns are greedy about brackets; `if (x === undefined)` → `x`, `undefined`.
-        const operands = [left, right].map((operand) => operand.trim().replace(/^[(!]+/, '').replace(/\)+$/, ''));
+        const operands = [left, right].map((operand) =>
+          operand
+            .trim()
+            .replace(/^[(!]+/, '')
+            .replace(/\)+$/, ''),
+        );
         if (operands.some((operand) => HARMLESS_OPERAND.test(operand))) continue;
         if (operands.some((operand) => SECRET_NAME.test(operand))) findings.push({ line: index + 1, text: line.trim() });
       }
@@ -133,7 +138,7 @@ describe('no plain comparison of secrets in lambda/auth and lambda/keys', () => 
     const harmless = [
       'if (credential === undefined) throw missingCredential();',
       'if (credential.length > MAX_CREDENTIAL_LENGTH) throw invalidCredential();',
-      "if (trimmed.startsWith(KEY_PREFIX) && trimmed.length > KEY_PREFIX.length) return hashSecret(trimmed);",
+      'if (trimmed.startsWith(KEY_PREFIX) && trimmed.length > KEY_PREFIX.length) return hashSecret(trimmed);',
       'if (existing.token === token) return;',
       "const note = 'credential === secret'; // credential === secret",
       'if (typeof credential === "string") use(credential);',

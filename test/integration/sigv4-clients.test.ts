@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { BedrockAgentRuntimeClient, RetrieveCommand } from '@aws-sdk/client-bedrock-agent-runtime';
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelWithResponseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -75,7 +75,13 @@ beforeEach(() => {
 });
 
 async function admin(path: string, body?: unknown, method = 'POST') {
-  const res = await rawRequest(relay.url, method, path, { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body));
+  const res = await rawRequest(
+    relay.url,
+    method,
+    path,
+    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
   return { status: res.status, json: JSON.parse(res.body.toString() || 'null') as Record<string, unknown> };
 }
 
@@ -139,7 +145,7 @@ describe('the credential pair of a key', () => {
     assert.equal(shown.aws_access_key_id, issued.pair.accessKeyId);
     assert.equal('aws_secret_access_key' in shown, false);
     const list = await admin('/key/list?return_full_object=true&key_alias=pair-shown-once', undefined, 'GET');
-    assert.equal(((list.json.keys as Array<Record<string, unknown>>)[0])!.aws_access_key_id, issued.pair.accessKeyId);
+    assert.equal((list.json.keys as Array<Record<string, unknown>>)[0]!.aws_access_key_id, issued.pair.accessKeyId);
     assert.ok(!JSON.stringify(info.json).includes(issued.pair.secretAccessKey));
     assert.ok(!JSON.stringify(list.json).includes(issued.pair.secretAccessKey));
 
@@ -163,7 +169,7 @@ describe('the credential pair of a key', () => {
     // Only the master key may ask for it.
     const issued = await issue();
     const refused = await rawRequest(relay.url, 'GET', '/key/master/aws-credentials', { authorization: `Bearer ${issued.key}` });
-    // A valid virtual key on an admin route: authenticated, not allowed (lambda/keys/admin.ts).
+    // A valid virtual key on an admin route: authenticated, not allowed (lambda/http/surface.ts).
     assert.equal(refused.status, 403);
   });
 });
@@ -185,7 +191,10 @@ describe('SigV4 in, SigV4 out, with the released AWS SDKs', () => {
       for await (const event of stream.stream ?? []) text += event.contentBlockDelta?.delta?.text ?? '';
       client.destroy();
       assert.equal(text, 'Hello from the fake Bedrock.');
-      assert.deepEqual(fake.requests.map((r) => r.operation), ['Converse', 'ConverseStream']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.operation),
+        ['Converse', 'ConverseStream'],
+      );
       assertResignedUpstream(issued.pair);
       await waitFor(async () => ((await spendOf(issued.token)) > before ? true : undefined));
     });
@@ -201,7 +210,10 @@ describe('SigV4 in, SigV4 out, with the released AWS SDKs', () => {
     for await (const event of streamed.body ?? []) if (event.chunk?.bytes) chunks++;
     client.destroy();
     assert.ok(chunks > 0);
-    assert.deepEqual(fake.requests.map((r) => r.operation), ['Converse', 'InvokeModelWithResponseStream']);
+    assert.deepEqual(
+      fake.requests.map((r) => r.operation),
+      ['Converse', 'InvokeModelWithResponseStream'],
+    );
     assertResignedUpstream(issued.pair);
   });
 
@@ -246,7 +258,11 @@ describe('clients configured only through the standard environment (child proces
     };
     const scenarios = ['runtime-converse', 'agent-retrieve', 'agent-invoke-stream', 'strands', 'langchain-chat', 'langchain-kb-retriever'];
     const script = join(import.meta.dirname, '..', 'support', 'sigv4-env-clients.ts');
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', script, ...scenarios], { env, cwd: join(import.meta.dirname, '..', '..'), maxBuffer: 4 << 20 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', script, ...scenarios], {
+      env,
+      cwd: join(import.meta.dirname, '..', '..'),
+      maxBuffer: 4 << 20,
+    });
     for (const line of stdout.split('\n')) {
       if (!line.startsWith('{')) continue;
       const parsed = JSON.parse(line) as { name: string; ok: boolean };
@@ -302,7 +318,18 @@ describe('refusals are AWS-shaped and nothing reaches Bedrock', () => {
   });
 
   /** Signs like the SDK does (@smithy/signature-v4, the SDK's own signer) for a raw request. */
-  async function sign(options: { pair?: Pair; path?: string; body?: string; date?: Date; region?: string; service?: string; headers?: Record<string, string>; statePayloadHash?: boolean } = {}) {
+  async function sign(
+    options: {
+      pair?: Pair;
+      path?: string;
+      body?: string;
+      date?: Date;
+      region?: string;
+      service?: string;
+      headers?: Record<string, string>;
+      statePayloadHash?: boolean;
+    } = {},
+  ) {
     const pair = options.pair ?? issued.pair;
     const { hostname, port } = new URL(relay.url);
     const signer = new SignatureV4({
@@ -398,7 +425,12 @@ describe('refusals are AWS-shaped and nothing reaches Bedrock', () => {
   it('malformed Authorization and presigned query strings → 400 IncompleteSignatureException', async () => {
     const malformed = await send({ authorization: 'AWS4-HMAC-SHA256 Credential=RELAYAAAAAAAAAAAAAAA/20260101', 'content-type': 'application/json' });
     assert.deepEqual([malformed.status, malformed.type], [400, 'IncompleteSignatureException']);
-    const presigned = await send({ 'content-type': 'application/json' }, { query: `X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${issued.pair.accessKeyId}%2F20260101%2Fus-east-1%2Fbedrock%2Faws4_request&X-Amz-Signature=00` });
+    const presigned = await send(
+      { 'content-type': 'application/json' },
+      {
+        query: `X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${issued.pair.accessKeyId}%2F20260101%2Fus-east-1%2Fbedrock%2Faws4_request&X-Amz-Signature=00`,
+      },
+    );
     assert.deepEqual([presigned.status, presigned.type], [400, 'IncompleteSignatureException']);
   });
 
@@ -488,21 +520,31 @@ describe('block, expiry, delete and regenerate apply to both forms at once', () 
 });
 
 describe('model spellings from the same client trial (issue 13, item 4)', () => {
-  it('a key listing openai.gpt-oss-120b-1:0 sees and may call mantle\'s openai.gpt-oss-120b', async () => {
+  it("a key listing openai.gpt-oss-120b-1:0 sees and may call mantle's openai.gpt-oss-120b", async () => {
     const issued = await issue({ models: ['openai.gpt-oss-120b-1:0'] });
     const listed = await rawRequest(relay.url, 'GET', '/bedrock-mantle/v1/models', { authorization: `Bearer ${issued.key}` });
     assert.equal(listed.status, 200);
     const ids = (JSON.parse(listed.body.toString()) as { data: Array<{ id: string }> }).data.map((model) => model.id);
     assert.deepEqual(ids, ['openai.gpt-oss-120b']);
-    const chat = await rawRequest(relay.url, 'POST', '/bedrock-mantle/v1/chat/completions', { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json' },
-      JSON.stringify({ model: 'openai.gpt-oss-120b', messages: [{ role: 'user', content: 'Hi' }] }));
+    const chat = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock-mantle/v1/chat/completions',
+      { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json' },
+      JSON.stringify({ model: 'openai.gpt-oss-120b', messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     assert.equal(chat.status, 200, chat.body.toString());
   });
 
-  it('the README\'s mantle example model, anthropic.claude-haiku-4-5, is priced', async () => {
+  it("the README's mantle example model, anthropic.claude-haiku-4-5, is priced", async () => {
     const issued = await issue();
-    const answer = await rawRequest(relay.url, 'POST', '/bedrock-mantle/anthropic/v1/messages', { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-      JSON.stringify({ model: 'anthropic.claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }));
+    const answer = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock-mantle/anthropic/v1/messages',
+      { authorization: `Bearer ${issued.key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      JSON.stringify({ model: 'anthropic.claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     await waitFor(async () => ((await spendOf(issued.token)) > 0 ? true : undefined));
   });

@@ -49,7 +49,10 @@ after(async () => {
 });
 
 function body(i: number): string {
-  return JSON.stringify({ messages: [{ role: 'user', content: [{ text: `call ${i} ${'y'.repeat(i % 23)}` }] }], inferenceConfig: { maxTokens: 10 + (i % 17) } });
+  return JSON.stringify({
+    messages: [{ role: 'user', content: [{ text: `call ${i} ${'y'.repeat(i % 23)}` }] }],
+    inferenceConfig: { maxTokens: 10 + (i % 17) },
+  });
 }
 
 function expected(bodies: readonly string[]) {
@@ -58,14 +61,20 @@ function expected(bodies: readonly string[]) {
     const u = expectedConverseUsage(b);
     total.input += u.inputTokens;
     total.output += u.outputTokens;
-    const price = priceCall([MODEL], { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cacheReadInputTokens: u.cacheReadInputTokens, cacheWriteInputTokens: u.cacheWriteInputTokens });
+    const price = priceCall([MODEL], {
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      cacheReadInputTokens: u.cacheReadInputTokens,
+      cacheWriteInputTokens: u.cacheWriteInputTokens,
+    });
     assert.ok(price.priced);
     total.cost += price.costNanos;
   }
   return total;
 }
 
-const keyUpdates = (token: string) => relay.dynamo.calls.filter((c) => c.command === 'UpdateItem' && c.key?.pk === `KEY#${token}` && c.key?.sk === 'KEY').length;
+const keyUpdates = (token: string) =>
+  relay.dynamo.calls.filter((c) => c.command === 'UpdateItem' && c.key?.pk === `KEY#${token}` && c.key?.sk === 'KEY').length;
 
 describe('coalesced usage writes', () => {
   it('N concurrent calls of a plain key and of a budgeted key: exact totals; the plain key in few writes, the budgeted key settled per call', async () => {
@@ -81,7 +90,11 @@ describe('coalesced usage writes', () => {
     ]);
     for (const answer of answers) assert.equal(answer.status, 200, answer.body.toString());
     await settled(relay, 'coalesce-plain', N);
-    assert.deepEqual(relay.logs.filter((l) => l.level === 'error'), [], 'no write failed');
+    assert.deepEqual(
+      relay.logs.filter((l) => l.level === 'error'),
+      [],
+      'no write failed',
+    );
 
     const want = expected(plainBodies);
     const item = await keyItem(store, plain.token);
@@ -103,7 +116,10 @@ describe('coalesced usage writes', () => {
     assert.equal(bItem[KEY_COUNTERS.requests], 40);
     assert.equal(bItem[KEY_COUNTERS.spend], budgetWant.cost, 'every reservation swapped for its actual cost');
     assert.equal(bItem.reserved_nanos, 0);
-    assert.deepEqual(Object.keys(bItem).filter((name) => name.startsWith('rsv:')), []);
+    assert.deepEqual(
+      Object.keys(bItem).filter((name) => name.startsWith('rsv:')),
+      [],
+    );
     // Each budgeted call: its reservation at admission and its own settle (the swap), never coalesced.
     assert.equal(keyUpdates(budgeted.token), 80);
     assert.ok(coalescer!.stats().callsCoalesced >= N / 2);
@@ -229,7 +245,10 @@ describe('CoalescingLedger on its own', () => {
     assert.equal(ledger.stats().pending, 7);
     await ledger.close();
     await Promise.all(pending);
-    assert.equal(held.adds.filter((a) => KEY_COUNTERS.spend in a).reduce((s, r) => s + Number(r[KEY_COUNTERS.requests]), 0), 7);
+    assert.equal(
+      held.adds.filter((a) => KEY_COUNTERS.spend in a).reduce((s, r) => s + Number(r[KEY_COUNTERS.requests]), 0),
+      7,
+    );
     await ledger.record(entry(8));
     assert.equal(held.adds.length, 4, 'one key and one usage write for the batch, and for the call after close');
   });
@@ -239,10 +258,22 @@ describe('CoalescingLedger on its own', () => {
     held.open();
     const deps = { doc: held.doc, table: 't', log: (() => undefined) as LogFn, clock: () => Date.now() };
     const direct: LedgerEntry[] = [];
-    const ledger = new CoalescingLedger({ record: async (e) => (direct.push(e), { failed: [], keyMissing: false }) }, deps, { windowMs: 60_000 });
+    const ledger = new CoalescingLedger(
+      {
+        record: async (e) => {
+          direct.push(e);
+          return { failed: [], keyMissing: false };
+        },
+      },
+      deps,
+      { windowMs: 60_000 },
+    );
     const plain = ledger.record(entry(1));
     await ledger.record({ ...entry(2), reservedNanos: 5_000, reservationDay: DAY });
-    assert.deepEqual(direct.map((e) => e.callId), ['call-2']);
+    assert.deepEqual(
+      direct.map((e) => e.callId),
+      ['call-2'],
+    );
     assert.equal(ledger.stats().pending, 1);
     await ledger.close();
     await plain;
@@ -256,7 +287,17 @@ describe('CoalescingLedger when the ledger itself throws', () => {
     const doc = { send: async () => Promise.reject(new Error('unreachable')) } as unknown as DynamoDBDocumentClient;
     const deps = { doc, table: 't', log, clock: () => Date.now() };
     const ledger = new CoalescingLedger({ record: () => Promise.reject(new Error('boom')) }, deps, { windowMs: 1 });
-    const entry: LedgerEntry = { callId: 'only', token: 'b'.repeat(64), model: MODEL, day: DAY, at: `${DAY}T00:00:00.000Z`, tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 }, costNanos: 5, unpriced: false, failed: false };
+    const entry: LedgerEntry = {
+      callId: 'only',
+      token: 'b'.repeat(64),
+      model: MODEL,
+      day: DAY,
+      at: `${DAY}T00:00:00.000Z`,
+      tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 },
+      costNanos: 5,
+      unpriced: false,
+      failed: false,
+    };
     const result = await ledger.record(entry);
     assert.deepEqual(result.failed, ['key', 'usage']);
     const failed = logs.filter((l) => l.message === 'ledger-write-failed');
@@ -277,7 +318,16 @@ describe('the local server', () => {
     dirs.push(dataDir);
     // A window far longer than the stop's grace: only the flush on stop can write these calls.
     const local = await startLocalServer({
-      env: { ...fakeBedrockEnv(fake), RELAY_MASTER_KEY: TEST_MASTER_KEY, PORT: '0', HOST: '127.0.0.1', RELAY_USAGE_COALESCE_MS: '1000', RELAY_SHUTDOWN_TIMEOUT_MS: '50', POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+      env: {
+        ...fakeBedrockEnv(fake),
+        RELAY_MASTER_KEY: TEST_MASTER_KEY,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        RELAY_USAGE_COALESCE_MS: '1000',
+        RELAY_SHUTDOWN_TIMEOUT_MS: '50',
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      },
       dataDir,
       overrides: { credentials: async () => ({ ...FAKE_CREDENTIALS }) },
     });
@@ -296,4 +346,3 @@ describe('the local server', () => {
     }
   });
 });
-

@@ -41,7 +41,13 @@ after(async () => {
 beforeEach(() => fake.reset());
 
 async function admin(path: string, body?: unknown, method = 'POST') {
-  const res = await rawRequest(relay.url, method, path, { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body));
+  const res = await rawRequest(
+    relay.url,
+    method,
+    path,
+    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
   return { status: res.status, json: JSON.parse(res.body.toString() || 'null') as Record<string, unknown> };
 }
 
@@ -67,7 +73,13 @@ describe('model allow-lists, as the AWS SDK sees them', () => {
 
   it('allows the model, its cross-region profiles and their ARNs', async () => {
     const client = runtimeClient(relay.url, key, undefined, 1);
-    for (const modelId of [HAIKU, `us.${HAIKU}`, `eu.${HAIKU}`, `arn:aws:bedrock:us-east-1::foundation-model/${HAIKU}`, `arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.${HAIKU}`]) {
+    for (const modelId of [
+      HAIKU,
+      `us.${HAIKU}`,
+      `eu.${HAIKU}`,
+      `arn:aws:bedrock:us-east-1::foundation-model/${HAIKU}`,
+      `arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.${HAIKU}`,
+    ]) {
       const answer = await client.send(new ConverseCommand({ modelId, messages }));
       assert.ok(answer.output, modelId);
     }
@@ -82,7 +94,11 @@ describe('model allow-lists, as the AWS SDK sees them', () => {
     }
     client.destroy();
     // Raw paths with encodings cannot smuggle another model either.
-    for (const path of [`/bedrock/model/${encodeURIComponent(SONNET)}/converse`, `/bedrock/model/anthropic.claude-3-5-sonnet-20240620-v1%3a0/converse`, `/bedrock/model/us.anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse`]) {
+    for (const path of [
+      `/bedrock/model/${encodeURIComponent(SONNET)}/converse`,
+      `/bedrock/model/anthropic.claude-3-5-sonnet-20240620-v1%3a0/converse`,
+      `/bedrock/model/us.anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse`,
+    ]) {
       const res = await rawRequest(relay.url, 'POST', path, { authorization: `Bearer ${key}` }, '{}');
       assert.equal(res.status, 403, path);
       assert.equal(res.headers['x-amzn-errortype'], 'AccessDeniedException');
@@ -98,23 +114,38 @@ describe('model allow-lists, as the AWS SDK sees them', () => {
       Anthropic.PermissionDeniedError,
     );
     const openai = new OpenAI({ baseURL: `${relay.url}/bedrock/openai/v1`, apiKey: key, maxRetries: 0 });
-    await assert.rejects(openai.chat.completions.create({ model: 'openai.gpt-oss-120b-1:0', messages: [{ role: 'user', content: 'x' }] }), OpenAI.PermissionDeniedError);
+    await assert.rejects(
+      openai.chat.completions.create({ model: 'openai.gpt-oss-120b-1:0', messages: [{ role: 'user', content: 'x' }] }),
+      OpenAI.PermissionDeniedError,
+    );
     // A model-scoped key whose body names no model is refused; a body that is not JSON is refused
     // on these JSON-only APIs before policy (lambda/routes/request-document.ts).
-    for (const [body, status, type] of [['not json', 400, 'invalid_request_error'], ['{"messages":[]}', 403, 'permission_error']] as const) {
-      const res = await rawRequest(relay.url, 'POST', '/bedrock/anthropic/v1/messages', { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body);
+    for (const [body, status, type] of [
+      ['not json', 400, 'invalid_request_error'],
+      ['{"messages":[]}', 403, 'permission_error'],
+    ] as const) {
+      const res = await rawRequest(
+        relay.url,
+        'POST',
+        '/bedrock/anthropic/v1/messages',
+        { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body,
+      );
       assert.equal(res.status, status, body);
       assert.equal(JSON.parse(res.body.toString()).error.type, type);
     }
     assert.equal(fake.requests.length, 1, 'only the allowed call went upstream');
   });
 
-  it('filters discovery answers to the key\'s models and refuses a Get of another model', async () => {
+  it("filters discovery answers to the key's models and refuses a Get of another model", async () => {
     const list = await rawRequest(relay.url, 'GET', '/bedrock/inference-profiles?type=SYSTEM_DEFINED', { authorization: `Bearer ${key}` });
     assert.equal(list.status, 200);
     const ids = (JSON.parse(list.body.toString()).inferenceProfileSummaries as Array<{ inferenceProfileId: string }>).map((p) => p.inferenceProfileId);
     assert.ok(ids.length > 0);
-    assert.ok(ids.every((id) => id.endsWith(HAIKU)), ids.join(','));
+    assert.ok(
+      ids.every((id) => id.endsWith(HAIKU)),
+      ids.join(','),
+    );
     const unfiltered = await rawRequest(relay.url, 'GET', '/bedrock/inference-profiles?type=SYSTEM_DEFINED', { authorization: `Bearer ${TEST_MASTER_KEY}` });
     assert.ok((JSON.parse(unfiltered.body.toString()).inferenceProfileSummaries as unknown[]).length > ids.length, 'the master key sees everything');
     const other = await rawRequest(relay.url, 'GET', `/bedrock/foundation-models/${SONNET}`, { authorization: `Bearer ${key}` });
@@ -133,7 +164,13 @@ describe('operations, routes and resources', () => {
 
   it('a key barred from agents and knowledge bases', async () => {
     const key = await newKey({ allowed_routes: ['!agents', '!knowledge-bases'] });
-    const kb = await rawRequest(relay.url, 'POST', '/bedrock/knowledgebases/KB12345678/retrieve', { authorization: `Bearer ${key}` }, '{"retrievalQuery":{"text":"x"}}');
+    const kb = await rawRequest(
+      relay.url,
+      'POST',
+      '/bedrock/knowledgebases/KB12345678/retrieve',
+      { authorization: `Bearer ${key}` },
+      '{"retrievalQuery":{"text":"x"}}',
+    );
     assert.equal(kb.status, 403);
     const converse = await rawRequest(relay.url, 'POST', `/bedrock/model/${HAIKU}/converse`, { authorization: `Bearer ${key}` }, JSON.stringify({ messages }));
     assert.equal(converse.status, 200);
@@ -153,7 +190,8 @@ describe('key lifecycle through the admin API', () => {
   it('block, unblock, regenerate and delete take effect at once', async () => {
     const created = await admin('/key/generate', { key_alias: 'lifecycle' });
     const key = created.json.key as string;
-    const call = (k: string) => rawRequest(relay.url, 'POST', `/bedrock/model/${HAIKU}/converse`, { authorization: `Bearer ${k}` }, JSON.stringify({ messages }));
+    const call = (k: string) =>
+      rawRequest(relay.url, 'POST', `/bedrock/model/${HAIKU}/converse`, { authorization: `Bearer ${k}` }, JSON.stringify({ messages }));
     assert.equal((await call(key)).status, 200);
 
     assert.equal((await admin('/key/block', { key })).status, 200);
@@ -188,7 +226,7 @@ describe('key lifecycle through the admin API', () => {
     client.destroy();
   });
 
-  it('bad admin input gets LiteLLM\'s error shape naming the field, and writes nothing', async () => {
+  it("bad admin input gets LiteLLM's error shape naming the field, and writes nothing", async () => {
     const bad = await admin('/key/generate', { key_alias: 'bad', max_budget: -1 });
     assert.equal(bad.status, 400);
     const error = bad.json.error as Record<string, unknown>;

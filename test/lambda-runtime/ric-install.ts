@@ -127,7 +127,10 @@ export async function ensureRic(options: { readonly log?: (line: string) => void
     return { ok: true, ...ready, installed: true, installMs: Math.round(performance.now() - started) };
   } catch (error) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    const tail = await readFile(logFile, 'utf8').then((text) => lastLines(text, 25), () => '');
+    const tail = await readFile(logFile, 'utf8').then(
+      (text) => lastLines(text, 25),
+      () => '',
+    );
     return { ok: false, reason: `${(error as Error).message}${tail ? `\n--- last lines of ${logFile} ---\n${tail}` : ''}` };
   }
 }
@@ -145,7 +148,8 @@ async function writeManifest(dir: string, dependencies: Record<string, string>, 
 
 async function readyInstall(dir: string): Promise<Omit<RicInstall, 'installed' | 'installMs'> | undefined> {
   const paths = layout(dir);
-  if (!existsSync(paths.marker) || !existsSync(paths.node) || !existsSync(paths.ricEntry) || !existsSync(join(paths.ricDir, 'rapid-client.node'))) return undefined;
+  if (!existsSync(paths.marker) || !existsSync(paths.node) || !existsSync(paths.ricEntry) || !existsSync(join(paths.ricDir, 'rapid-client.node')))
+    return undefined;
   const marker = (await readFile(paths.marker, 'utf8').then(JSON.parse, () => ({}))) as { nodeVersion?: string; ricVersion?: string };
   if (marker.nodeVersion !== NODE22_VERSION || marker.ricVersion !== RIC_VERSION) return undefined;
   return { dir, node: paths.node, ricEntry: paths.ricEntry, ricVersion: RIC_VERSION, nodeVersion: NODE22_VERSION };
@@ -170,7 +174,7 @@ async function npmCliPath(): Promise<string> {
     '/usr/local/lib/node_modules/npm/bin/npm-cli.js',
   ];
   for (const candidate of candidates) {
-    if (candidate && candidate.endsWith('npm-cli.js') && existsSync(candidate)) return candidate;
+    if (candidate?.endsWith('npm-cli.js') && existsSync(candidate)) return candidate;
   }
   throw new Error('cannot find npm-cli.js to run npm under Node 22');
 }

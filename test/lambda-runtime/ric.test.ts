@@ -249,17 +249,18 @@ for (const format of install.ok ? FORMATS : []) {
  * a write loses the prelude (→ 502), while one empty write keeps it. If this stops holding
  * (a new aws-lambda-ric), the empty-body test above no longer proves what it says.
  */
-if (install.ok) describe('harness fidelity: the prelude trap of design.md §5 is real under aws-lambda-ric', () => {
-  let lambda: LocalLambda;
-  let taskRoot: string;
+if (install.ok)
+  describe('harness fidelity: the prelude trap of design.md §5 is real under aws-lambda-ric', () => {
+    let lambda: LocalLambda;
+    let taskRoot: string;
 
-  before(async () => {
-    if (!install.ok) return;
-    taskRoot = await mkdtemp(join(tmpdir(), 'relay-ric-canary-'));
-    await writeFile(join(taskRoot, 'package.json'), '{ "type": "commonjs" }\n');
-    await writeFile(
-      join(taskRoot, 'index.js'),
-      `exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+    before(async () => {
+      if (!install.ok) return;
+      taskRoot = await mkdtemp(join(tmpdir(), 'relay-ric-canary-'));
+      await writeFile(join(taskRoot, 'package.json'), '{ "type": "commonjs" }\n');
+      await writeFile(
+        join(taskRoot, 'index.js'),
+        `exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
   const stream = awslambda.HttpResponseStream.from(responseStream, { statusCode: 202, headers: { 'x-canary': event.rawPath } });
   if (event.rawPath === '/write-empty') stream.write(new Uint8Array(0));
   if (event.rawPath === '/fail-midway') {
@@ -269,33 +270,33 @@ if (install.ok) describe('harness fidelity: the prelude trap of design.md §5 is
   await new Promise((resolve) => stream.end(resolve));
 });
 `,
-    );
-    lambda = await startLambda({ install, taskRoot });
-  });
+      );
+      lambda = await startLambda({ install, taskRoot });
+    });
 
-  after(async () => {
-    await lambda?.close();
-    if (taskRoot) await rm(taskRoot, { recursive: true, force: true });
-  });
+    after(async () => {
+      await lambda?.close();
+      if (taskRoot) await rm(taskRoot, { recursive: true, force: true });
+    });
 
-  test('end() without a write → 502', async () => {
-    const response = await fetch(`${lambda.url}/end-only`);
-    await response.text();
-    assert.equal(response.status, 502, lambda.diagnostics());
-    assert.equal(lambda.exchanges.at(-1)?.prelude, undefined);
-  });
+    test('end() without a write → 502', async () => {
+      const response = await fetch(`${lambda.url}/end-only`);
+      await response.text();
+      assert.equal(response.status, 502, lambda.diagnostics());
+      assert.equal(lambda.exchanges.at(-1)?.prelude, undefined);
+    });
 
-  test('an empty write() before end() → the status and headers arrive', async () => {
-    const response = await fetch(`${lambda.url}/write-empty`);
-    assert.equal(await response.text(), '');
-    assert.equal(response.status, 202, lambda.diagnostics());
-    assert.equal(response.headers.get('x-canary'), '/write-empty');
-  });
+    test('an empty write() before end() → the status and headers arrive', async () => {
+      const response = await fetch(`${lambda.url}/write-empty`);
+      assert.equal(await response.text(), '');
+      assert.equal(response.status, 202, lambda.diagnostics());
+      assert.equal(response.headers.get('x-canary'), '/write-empty');
+    });
 
-  test('a handler that throws after the body started → the client connection is cut', async () => {
-    const response = await fetch(`${lambda.url}/fail-midway`);
-    assert.equal(response.status, 202);
-    await assert.rejects(response.text());
-    assert.equal(lambda.exchanges.at(-1)?.end?.kind, 'error-trailer', lambda.diagnostics());
+    test('a handler that throws after the body started → the client connection is cut', async () => {
+      const response = await fetch(`${lambda.url}/fail-midway`);
+      assert.equal(response.status, 202);
+      await assert.rejects(response.text());
+      assert.equal(lambda.exchanges.at(-1)?.end?.kind, 'error-trailer', lambda.diagnostics());
+    });
   });
-});

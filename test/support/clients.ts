@@ -52,13 +52,7 @@ export interface RawResponse {
 }
 
 /** HTTP/1.1 with the path sent exactly as given (no normalisation of `..` or `%2e`). */
-export function rawRequest(
-  baseUrl: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string | Buffer,
-): Promise<RawResponse> {
+export function rawRequest(baseUrl: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const req = http.request({ hostname, port, method, path, headers }, (res) => {

@@ -35,7 +35,12 @@ export async function startFakeStack(options: FakeStackOptions): Promise<FakeSta
       const body = Buffer.concat(chunks);
       const signature = verifySigV4(
         { method: req.method ?? 'GET', rawUrl: req.url ?? '/', rawHeaders: req.rawHeaders, body },
-        { credentials: options.credentials, region: signedRegion(req.headers.authorization) ?? '', services: ['cloudformation', 'secretsmanager'], now: Date.now() },
+        {
+          credentials: options.credentials,
+          region: signedRegion(req.headers.authorization) ?? '',
+          services: ['cloudformation', 'secretsmanager'],
+          now: Date.now(),
+        },
       );
       const target = String(req.headers['x-amz-target'] ?? '');
       const answer = (service: string, operation: string, status: number, contentType: string, text: string) => {
@@ -44,28 +49,55 @@ export async function startFakeStack(options: FakeStackOptions): Promise<FakeSta
         res.end(text);
       };
       if (!signature.valid) {
-        return answer(signature.service ?? '?', target || 'query', 403, 'application/json', JSON.stringify({ __type: signature.errorType, message: signature.message }));
+        return answer(
+          signature.service ?? '?',
+          target || 'query',
+          403,
+          'application/json',
+          JSON.stringify({ __type: signature.errorType, message: signature.message }),
+        );
       }
       const here = signature.region === options.region;
       if (signature.service === 'secretsmanager') {
         const json = 'application/x-amz-json-1.1';
-        if (target !== 'secretsmanager.GetSecretValue') return answer('secretsmanager', target, 400, json, JSON.stringify({ __type: 'UnknownOperationException' }));
+        if (target !== 'secretsmanager.GetSecretValue')
+          return answer('secretsmanager', target, 400, json, JSON.stringify({ __type: 'UnknownOperationException' }));
         const { SecretId } = JSON.parse(body.toString('utf8') || '{}') as { SecretId?: string };
         const value = here && SecretId !== undefined ? options.secrets[SecretId] : undefined;
         if (value === undefined) {
-          return answer('secretsmanager', 'GetSecretValue', 400, json, JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
+          return answer(
+            'secretsmanager',
+            'GetSecretValue',
+            400,
+            json,
+            JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }),
+          );
         }
-        return answer('secretsmanager', 'GetSecretValue', 200, json, JSON.stringify({ ARN: SecretId, Name: 'master-key', SecretString: value, VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1_700_000_000 }));
+        return answer(
+          'secretsmanager',
+          'GetSecretValue',
+          200,
+          json,
+          JSON.stringify({
+            ARN: SecretId,
+            Name: 'master-key',
+            SecretString: value,
+            VersionId: 'v1',
+            VersionStages: ['AWSCURRENT'],
+            CreatedDate: 1_700_000_000,
+          }),
+        );
       }
       const form = new URLSearchParams(body.toString('utf8'));
       const xml = 'text/xml';
-      if (form.get('Action') !== 'DescribeStacks') return answer('cloudformation', String(form.get('Action')), 400, xml, queryError('InvalidAction', 'Unsupported action'));
+      if (form.get('Action') !== 'DescribeStacks')
+        return answer('cloudformation', String(form.get('Action')), 400, xml, queryError('InvalidAction', 'Unsupported action'));
       const name = form.get('StackName');
       if (!here || name !== options.stackName) {
         return answer('cloudformation', 'DescribeStacks', 400, xml, queryError('ValidationError', `Stack with id ${name} does not exist`));
       }
       const outputs = Object.entries(options.outputs)
-        .map(([key, value]) => `<member><OutputKey>${escape(key)}</OutputKey><OutputValue>${escape(value)}</OutputValue></member>`)
+        .map(([key, value]) => `<member><OutputKey>${escapeXml(key)}</OutputKey><OutputValue>${escapeXml(value)}</OutputValue></member>`)
         .join('');
       return answer(
         'cloudformation',
@@ -73,7 +105,7 @@ export async function startFakeStack(options: FakeStackOptions): Promise<FakeSta
         200,
         xml,
         `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
-          `<StackName>${escape(options.stackName)}</StackName><StackId>arn:aws:cloudformation:${options.region}:123456789012:stack/${escape(options.stackName)}/1</StackId>` +
+          `<StackName>${escapeXml(options.stackName)}</StackName><StackId>arn:aws:cloudformation:${options.region}:123456789012:stack/${escapeXml(options.stackName)}/1</StackId>` +
           `<CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${outputs}</Outputs>` +
           `</member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></DescribeStacksResponse>`,
       );
@@ -97,9 +129,9 @@ function signedRegion(authorization: string | undefined): string | undefined {
 }
 
 function queryError(code: string, message: string): string {
-  return `<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${escape(message)}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`;
+  return `<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`;
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

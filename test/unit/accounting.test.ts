@@ -7,7 +7,7 @@ import { rateScopes } from '../../lambda/accounting/limits.js';
 import { parseDateRange } from '../../lambda/accounting/report.js';
 import { withRetry } from '../../lambda/accounting/retry.js';
 import { telemetryAlias } from '../../lambda/accounting/telemetry.js';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import type { KeyRecord } from '../../lambda/keys/types.js';
 
 const at = (iso: string) => Date.parse(iso);
@@ -39,7 +39,10 @@ describe('item layout', () => {
   it('books usage by UTC day and bounded model label, and windows by minute', () => {
     assert.equal(dayOf(at('2031-03-04T23:59:59.999Z')), '2031-03-04');
     assert.equal(usageSortKey('2031-03-04', 'us.anthropic.x'), 'USAGE#2031-03-04#us.anthropic.x');
-    assert.deepEqual(parseUsageSortKey('USAGE#2031-03-04#arn:aws:bedrock:us-east-1:1:x/y#z'), { day: '2031-03-04', model: 'arn:aws:bedrock:us-east-1:1:x/y#z' });
+    assert.deepEqual(parseUsageSortKey('USAGE#2031-03-04#arn:aws:bedrock:us-east-1:1:x/y#z'), {
+      day: '2031-03-04',
+      model: 'arn:aws:bedrock:us-east-1:1:x/y#z',
+    });
     assert.equal(parseUsageSortKey('RL#w#1'), undefined);
     assert.equal(usageModelLabel(undefined, 'Retrieve'), 'operation:Retrieve');
     assert.equal(usageModelLabel('m'.repeat(1000), 'Converse').length, 400);
@@ -53,13 +56,32 @@ describe('item layout', () => {
 
 describe('rate scopes', () => {
   const record = (fields: Partial<KeyRecord>): KeyRecord =>
-    ({ token: 't', key_name: 'k', models: [], allowed_operations: [], allowed_routes: [], spend_nanos: 0, metadata: {}, blocked: false, created_at: '', updated_at: '', ...fields }) as KeyRecord;
+    ({
+      token: 't',
+      key_name: 'k',
+      models: [],
+      allowed_operations: [],
+      allowed_routes: [],
+      spend_nanos: 0,
+      metadata: {},
+      blocked: false,
+      created_at: '',
+      updated_at: '',
+      ...fields,
+    }) as KeyRecord;
 
   it('applies the key limits and the first per-model entry that admits the model', () => {
     assert.deepEqual(rateScopes(record({}), 'anthropic.claude-3-haiku-20240307-v1:0'), [], 'no limits: nothing to count');
     assert.deepEqual(rateScopes(record({ rpm_limit: 5, tpm_limit: 100 }), undefined), [{ rpm: 5, tpm: 100 }]);
-    const perModel = record({ model_rpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 2 }, model_tpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 50, 'amazon.*': 9 }, rpm_limit: 10 });
-    assert.deepEqual(rateScopes(perModel, 'us.anthropic.claude-3-haiku-20240307-v1:0'), [{ scope: 'anthropic.claude-3-haiku-20240307-v1:0', rpm: 2, tpm: 50 }, { rpm: 10 }]);
+    const perModel = record({
+      model_rpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 2 },
+      model_tpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 50, 'amazon.*': 9 },
+      rpm_limit: 10,
+    });
+    assert.deepEqual(rateScopes(perModel, 'us.anthropic.claude-3-haiku-20240307-v1:0'), [
+      { scope: 'anthropic.claude-3-haiku-20240307-v1:0', rpm: 2, tpm: 50 },
+      { rpm: 10 },
+    ]);
     assert.deepEqual(rateScopes(perModel, 'amazon.nova-micro-v1:0'), [{ scope: 'amazon.*', tpm: 9 }, { rpm: 10 }]);
     assert.deepEqual(rateScopes(perModel, 'meta.llama3-70b-instruct-v1:0'), [{ rpm: 10 }]);
   });
@@ -70,8 +92,17 @@ describe('reports', () => {
   it('reads inclusive UTC date ranges, defaulting to the last 30 days', () => {
     assert.deepEqual(parseDateRange(undefined, undefined, now), { start: '2031-02-03', end: '2031-03-04' });
     assert.deepEqual(parseDateRange('2031-01-01', '2031-01-31', now), { start: '2031-01-01', end: '2031-01-31' });
-    for (const [start, end] of [['2031-02-30', '2031-03-01'], ['2031-3-1', null], ['2031-03-05', '2031-03-04'], ['2029-01-01', '2031-01-01']] as const) {
-      assert.throws(() => parseDateRange(start, end, now), (error: unknown) => error instanceof KeyApiError && error.status === 400, `${start}..${end}`);
+    for (const [start, end] of [
+      ['2031-02-30', '2031-03-01'],
+      ['2031-3-1', null],
+      ['2031-03-05', '2031-03-04'],
+      ['2029-01-01', '2031-01-01'],
+    ] as const) {
+      assert.throws(
+        () => parseDateRange(start, end, now),
+        (error: unknown) => error instanceof KeyApiError && error.status === 400,
+        `${start}..${end}`,
+      );
     }
   });
 });
@@ -113,10 +144,14 @@ describe('retry and telemetry helpers', () => {
     const delays: number[] = [];
     let tries = 0;
     await assert.rejects(
-      withRetry(async () => {
-        tries++;
-        throw new Error(`try ${tries}`);
-      }, { attempts: 4, baseDelayMs: 10, maxDelayMs: 15 }, async (ms) => void delays.push(ms)),
+      withRetry(
+        async () => {
+          tries++;
+          throw new Error(`try ${tries}`);
+        },
+        { attempts: 4, baseDelayMs: 10, maxDelayMs: 15 },
+        async (ms) => void delays.push(ms),
+      ),
       /try 4/,
     );
     assert.equal(tries, 4);

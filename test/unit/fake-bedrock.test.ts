@@ -131,7 +131,16 @@ async function signRaw(fake: FakeBedrock, r: RawRequest): Promise<{ headers: Rec
       applyChecksum: r.applyChecksum ?? false,
     });
     const signed = await signer.sign(
-      new HttpRequest({ method: r.method, protocol: 'http:', hostname: '127.0.0.1', port: fake.port, path: r.signPath ?? r.path, query: r.query ?? {}, headers, body }),
+      new HttpRequest({
+        method: r.method,
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        port: fake.port,
+        path: r.signPath ?? r.path,
+        query: r.query ?? {},
+        headers,
+        body,
+      }),
       r.signingDate ? { signingDate: r.signingDate } : {},
     );
     signedHeaders = signed.headers;
@@ -148,7 +157,13 @@ async function sendRaw(fake: FakeBedrock, r: RawRequest): Promise<RawResponse> {
   const signed = await signRaw(fake, r);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: fake.port, method: r.method, path: signed.wirePath, headers: { ...signed.headers, 'content-length': Buffer.byteLength(signed.body) } },
+      {
+        host: '127.0.0.1',
+        port: fake.port,
+        method: r.method,
+        path: signed.wirePath,
+        headers: { ...signed.headers, 'content-length': Buffer.byteLength(signed.body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -278,7 +293,10 @@ describe('fake bedrock: the official SDK clients are accepted', NETWORK, () => {
       assert.ok(ids.length >= 5);
       assert.ok((out.inferenceProfileSummaries ?? []).every((p) => p.type === 'SYSTEM_DEFINED' && (p.models?.length ?? 0) > 0));
       for (const prefix of ['us.anthropic.', 'eu.anthropic.', 'global.anthropic.', 'us.meta.']) {
-        assert.ok(ids.some((id) => id.startsWith(prefix)), `a ${prefix} profile is listed`);
+        assert.ok(
+          ids.some((id) => id.startsWith(prefix)),
+          `a ${prefix} profile is listed`,
+        );
       }
       const all = await control.send(new ListInferenceProfilesCommand({}));
       assert.ok((all.inferenceProfileSummaries ?? []).some((p) => p.type === 'APPLICATION'));
@@ -347,7 +365,12 @@ describe('fake bedrock: bad signatures are refused as AWS refuses them', NETWORK
   });
 
   test('wrong service name', async () => {
-    const res = await sendRaw(fake, { method: 'POST', path: '/model/cohere.command-r-v1%3A0/converse', body: JSON.stringify(CONVERSE_INPUT), service: 'bedrock-runtime' });
+    const res = await sendRaw(fake, {
+      method: 'POST',
+      path: '/model/cohere.command-r-v1%3A0/converse',
+      body: JSON.stringify(CONVERSE_INPUT),
+      service: 'bedrock-runtime',
+    });
     assert.equal(res.status, 403);
     assert.deepEqual(errorOf(res), { type: 'InvalidSignatureException', message: "Credential should be scoped to correct service: 'bedrock'." });
   });
@@ -490,8 +513,10 @@ describe('fake bedrock: the verifier in isolation', NETWORK, () => {
         method: 'GET',
         rawUrl: '/',
         rawHeaders: [
-          'Host', 'example.amazonaws.com',
-          'X-Amz-Date', '20150830T123600Z',
+          'Host',
+          'example.amazonaws.com',
+          'X-Amz-Date',
+          '20150830T123600Z',
           'Authorization',
           'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
         ],
@@ -598,7 +623,8 @@ describe('fake bedrock: every route-table operation is served', NETWORK, () => {
   for (const route of ROUTES.filter((r) => r.unsupported === undefined)) {
     test(`${route.operation}: ${route.method} ${route.template} → ${route.successStatus}`, async () => {
       const path = route.template.replace(/\{(\w+)\}/g, (_, label: string) => rfc3986Encode(sampleLabel[label] ?? `x-${label}`));
-      const body = route.method === 'GET' || route.method === 'DELETE' ? '' : JSON.stringify({ model: 'anthropic.claude-opus-4-7', max_tokens: 10, messages: [] });
+      const body =
+        route.method === 'GET' || route.method === 'DELETE' ? '' : JSON.stringify({ model: 'anthropic.claude-opus-4-7', max_tokens: 10, messages: [] });
       const service = route.service === 'bedrock-mantle' ? 'bedrock-mantle' : 'bedrock';
       const res = await sendRaw(fake, { method: route.method, path, body, service });
       const req = last(fake);
@@ -657,7 +683,10 @@ describe('fake bedrock: streaming, usage and failure simulation', NETWORK, () =>
     assert.ok(arrivals.length >= frames.length - 1, `frames arrived in ${arrivals.length} reads`);
     assert.equal(arrivals[0]?.pending, true, 'the first frame arrived before the fake finished');
     assert.ok(arrivals.at(-1)!.at - arrivals[0]!.at >= 30 * (frames.length - 2), 'frames were paced');
-    assert.deepEqual(frames.map((f) => f.headers[':message-type']), frames.map(() => 'event'));
+    assert.deepEqual(
+      frames.map((f) => f.headers[':message-type']),
+      frames.map(() => 'event'),
+    );
     assert.ok(frames.every((f) => f.headers[':content-type'] === 'application/json'));
     assert.equal(await last(fake).finished, 'complete');
   });
@@ -694,7 +723,15 @@ describe('fake bedrock: streaming, usage and failure simulation', NETWORK, () =>
     const events = parseSse(sse.body.toString('utf8'));
     assert.deepEqual(
       events.map((e) => e.event),
-      ['message_start', 'content_block_start', 'ping', ...FAKE_REPLY_CHUNKS.map(() => 'content_block_delta'), 'content_block_stop', 'message_delta', 'message_stop'],
+      [
+        'message_start',
+        'content_block_start',
+        'ping',
+        ...FAKE_REPLY_CHUNKS.map(() => 'content_block_delta'),
+        'content_block_stop',
+        'message_delta',
+        'message_stop',
+      ],
     );
     const expected = expectedAnthropicUsage(streamed);
     assert.deepEqual((events[0]?.json as { message: { usage: unknown } }).message.usage, { ...expected, output_tokens: 1 });
@@ -707,7 +744,13 @@ describe('fake bedrock: streaming, usage and failure simulation', NETWORK, () =>
     assert.equal(a.at(-1)?.data, '[DONE]');
     assert.ok(a.every((e) => e.json === undefined || !('usage' in (e.json as object))));
 
-    const withUsage = JSON.stringify({ model: 'openai.gpt-oss-120b-1:0', stream: true, stream_options: { include_usage: true }, max_completion_tokens: 9, messages: [] });
+    const withUsage = JSON.stringify({
+      model: 'openai.gpt-oss-120b-1:0',
+      stream: true,
+      stream_options: { include_usage: true },
+      max_completion_tokens: 9,
+      messages: [],
+    });
     const b = parseSse((await sendRaw(fake, { method: 'POST', path: '/v1/chat/completions', body: withUsage })).body.toString('utf8'));
     assert.equal(b.at(-1)?.data, '[DONE]');
     const usageChunk = b.at(-2)?.json as { choices: unknown[]; usage: unknown };
@@ -753,7 +796,10 @@ describe('fake bedrock: streaming, usage and failure simulation', NETWORK, () =>
     }
     const res = await sendRaw(fake, { method: 'POST', path: '/anthropic/v1/messages', body: JSON.stringify({ model: `us.${FAKE_FAILURE_MODELS.throttle}` }) });
     assert.equal(res.status, 429);
-    assert.deepEqual(JSON.parse(res.body.toString('utf8')), { type: 'error', error: { type: 'rate_limit_error', message: 'Too many requests, please wait before trying again.' } });
+    assert.deepEqual(JSON.parse(res.body.toString('utf8')), {
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'Too many requests, please wait before trying again.' },
+    });
   });
 
   test('fake.midstream-exception: the SDK raises modelStreamErrorException after the first events', async () => {

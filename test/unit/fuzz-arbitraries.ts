@@ -71,7 +71,18 @@ export const ABUSIVE_SEGMENTS: readonly string[] = [
 
 export const PREFIXES: readonly string[] = ['/bedrock', '/bedrock', '/bedrock', '/bedrock-mantle', '', '/key', '/health', '/BEDROCK', '//bedrock', '/bedrock/'];
 
-export const QUERIES: readonly string[] = ['', '', '', '?maxResults=5', '?statusEquals=Completed&maxResults=1', '?a=b&c', '?x=%ZZ', '?nextToken=a%2Fb%3D%3D', '?=', '?a=%00'];
+export const QUERIES: readonly string[] = [
+  '',
+  '',
+  '',
+  '?maxResults=5',
+  '?statusEquals=Completed&maxResults=1',
+  '?a=b&c',
+  '?x=%ZZ',
+  '?nextToken=a%2Fb%3D%3D',
+  '?=',
+  '?a=%00',
+];
 
 /** Percent-encode the characters picked by `flags` (hex case at random too). */
 export function encodeSome(segment: string, flags: readonly boolean[]): string {

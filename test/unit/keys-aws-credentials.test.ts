@@ -9,7 +9,7 @@ const SECRET_B = 'signing-secret-b-0123456789abcdef0123456789';
 const deriver = (secret: string) => new AwsCredentialDeriver(async () => secret);
 
 describe('AWS credential pairs', () => {
-  it('access key ids have AWS\'s length and alphabet, a prefix no AWS key has, and do not repeat', () => {
+  it("access key ids have AWS's length and alphabet, a prefix no AWS key has, and do not repeat", () => {
     const ids = new Set(Array.from({ length: 2000 }, generateAccessKeyId));
     assert.equal(ids.size, 2000);
     for (const id of ids) {
@@ -20,7 +20,7 @@ describe('AWS credential pairs', () => {
     assert.ok(!isAccessKeyId('RELAY'));
   });
 
-  it('a key\'s secret depends on its token and on the signing secret, and on nothing else', async () => {
+  it("a key's secret depends on its token and on the signing secret, and on nothing else", async () => {
     const token = hashSecret('sk-one');
     const a = await deriver(SECRET_A).secretFor(token);
     assert.equal(await deriver(SECRET_A).secretFor(token), a, 'deterministic, so the relay can recompute it');
@@ -30,7 +30,7 @@ describe('AWS credential pairs', () => {
     assert.ok(!a.includes(token.slice(0, 8)));
   });
 
-  it('the master key\'s pair is derived, stable, and changes with the master key', async () => {
+  it("the master key's pair is derived, stable, and changes with the master key", async () => {
     const one = await deriver(SECRET_A).masterPair('master-one');
     assert.deepEqual(await deriver(SECRET_A).masterPair('master-one'), one);
     assert.ok(isAccessKeyId(one.aws_access_key_id));

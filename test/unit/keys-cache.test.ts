@@ -5,8 +5,16 @@ import type { KeyRecord } from '../../lambda/keys/types.js';
 
 function record(token: string, blocked = false): KeyRecord {
   return {
-    token, key_name: 'sk-...abcd', models: [], allowed_operations: [], allowed_routes: [], spend_nanos: 0, metadata: {}, blocked,
-    created_at: '2030-01-01T00:00:00.000Z', updated_at: '2030-01-01T00:00:00.000Z',
+    token,
+    key_name: 'sk-...abcd',
+    models: [],
+    allowed_operations: [],
+    allowed_routes: [],
+    spend_nanos: 0,
+    metadata: {},
+    blocked,
+    created_at: '2030-01-01T00:00:00.000Z',
+    updated_at: '2030-01-01T00:00:00.000Z',
   };
 }
 

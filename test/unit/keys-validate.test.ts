@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyApiError } from '../../lambda/keys/errors.js';
+import { KeyApiError } from '../../lambda/http/errors.js';
 import { hashSecret } from '../../lambda/keys/secrets.js';
-import {
-  parseDeleteBody,
-  parseGenerateBody,
-  parseKeyBody,
-  parseListQuery,
-  parseRegenerateBody,
-  parseUpdateBody,
-} from '../../lambda/keys/validate.js';
+import { parseDeleteBody, parseGenerateBody, parseKeyBody, parseListQuery, parseRegenerateBody, parseUpdateBody } from '../../lambda/keys/validate.js';
 
 /** Asserts a 400 whose `param` names the field. */
 function rejects(fn: () => unknown, param: string, message?: RegExp): void {
@@ -142,7 +135,13 @@ describe('update, regenerate, block and delete validation', () => {
 
   it('parses list queries like LiteLLM (page ≥ 1, size ≤ 100)', () => {
     assert.deepEqual(parseListQuery(new URLSearchParams('')), {
-      page: 1, size: 10, key_alias: undefined, user_id: undefined, team_id: undefined, key_hash: undefined, return_full_object: false,
+      page: 1,
+      size: 10,
+      key_alias: undefined,
+      user_id: undefined,
+      team_id: undefined,
+      key_hash: undefined,
+      return_full_object: false,
     });
     assert.equal(parseListQuery(new URLSearchParams('page=3&size=100&return_full_object=true')).size, 100);
     rejects(() => parseListQuery(new URLSearchParams('size=101')), 'size');

@@ -39,7 +39,10 @@ interface Family {
 const ES = { 'content-type': 'application/vnd.amazon.eventstream' };
 const SSE = { 'content-type': 'text/event-stream' };
 const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens = 0, cacheWriteInputTokens = 0): TokenUsage => ({
-  inputTokens, outputTokens, cacheReadInputTokens, cacheWriteInputTokens,
+  inputTokens,
+  outputTokens,
+  cacheReadInputTokens,
+  cacheWriteInputTokens,
 });
 
 const pad = (i: number) => 'PADDINGpaddingPADDING'.slice(0, 3 + (i % 17));
@@ -57,7 +60,9 @@ const sse = (data: unknown, name?: string, extra: Omit<Ev, 'bytes'> = {}): Ev =>
 });
 
 const TEXT = ['Hello', ', wor', 'ld — ', '世界', ' 🙂 ok', '"quoted" \\ \n'];
-const METRICS = (input: number, output: number) => ({ 'amazon-bedrock-invocationMetrics': { inputTokenCount: input, outputTokenCount: output, invocationLatency: 1, firstByteLatency: 1 } });
+const METRICS = (input: number, output: number) => ({
+  'amazon-bedrock-invocationMetrics': { inputTokenCount: input, outputTokenCount: output, invocationLatency: 1, firstByteLatency: 1 },
+});
 
 const families: Family[] = [
   {
@@ -85,15 +90,26 @@ const families: Family[] = [
     operation: 'InvokeModelWithResponseStream',
     headers: ES,
     events: [
-      chunk({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude', content: [], usage: { input_tokens: 77, output_tokens: 1 } } }, 0, { input: 77, output: 1 }),
+      chunk(
+        {
+          type: 'message_start',
+          message: { id: 'm', type: 'message', role: 'assistant', model: 'claude', content: [], usage: { input_tokens: 77, output_tokens: 1 } },
+        },
+        0,
+        { input: 77, output: 1 },
+      ),
       chunk({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } }, 1),
       chunk({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Hmm, weather.' } }, 2, { content: ['Hmm, weather.'] }),
       chunk({ type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'EqQBCkYIARgCIkD' } }, 3),
       chunk({ type: 'content_block_stop', index: 0 }, 4),
       chunk({ type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } }, 5),
       ...TEXT.map((text, i) => chunk({ type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text } }, 6 + i, { content: [text] })),
-      chunk({ type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } }, 20, { content: ['get_weather'] }),
-      chunk({ type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"city": "Paris"}' } }, 21, { content: ['{"city": "Paris"}'] }),
+      chunk({ type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } }, 20, {
+        content: ['get_weather'],
+      }),
+      chunk({ type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"city": "Paris"}' } }, 21, {
+        content: ['{"city": "Paris"}'],
+      }),
       chunk({ type: 'content_block_stop', index: 2 }, 22),
       chunk({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } }, 23, { output: 9 }),
       chunk({ type: 'message_stop', ...METRICS(77, 51) }, 24, { final: true }),
@@ -122,7 +138,11 @@ const families: Family[] = [
     headers: ES,
     events: [
       ...TEXT.map((generation, i) =>
-        chunk({ generation, prompt_token_count: i === 0 ? 12 : null, generation_token_count: i + 1, stop_reason: null }, i, { content: [generation], output: i + 1, ...(i === 0 ? { input: 12 } : {}) }),
+        chunk({ generation, prompt_token_count: i === 0 ? 12 : null, generation_token_count: i + 1, stop_reason: null }, i, {
+          content: [generation],
+          output: i + 1,
+          ...(i === 0 ? { input: 12 } : {}),
+        }),
       ),
       chunk({ generation: '', prompt_token_count: null, generation_token_count: 7, stop_reason: 'stop', ...METRICS(12, 7) }, 9, { final: true }),
     ],
@@ -134,9 +154,15 @@ const families: Family[] = [
     headers: ES,
     events: [
       ...TEXT.map((outputText, i) =>
-        chunk({ outputText, index: 0, totalOutputTextTokenCount: i + 2, completionReason: null, inputTextTokenCount: 8 }, i, { content: [outputText], output: i + 2, input: 8 }),
+        chunk({ outputText, index: 0, totalOutputTextTokenCount: i + 2, completionReason: null, inputTextTokenCount: 8 }, i, {
+          content: [outputText],
+          output: i + 2,
+          input: 8,
+        }),
       ),
-      chunk({ outputText: '', index: 0, totalOutputTextTokenCount: 9, completionReason: 'FINISH', inputTextTokenCount: 8, ...METRICS(8, 9) }, 9, { final: true }),
+      chunk({ outputText: '', index: 0, totalOutputTextTokenCount: 9, completionReason: 'FINISH', inputTextTokenCount: 8, ...METRICS(8, 9) }, 9, {
+        final: true,
+      }),
     ],
     exact: { usage: usage(8, 9), reported: true },
   },
@@ -169,7 +195,9 @@ const families: Family[] = [
       chunk({ is_finished: false, event_type: 'stream-start', generation_id: 'g' }, 0),
       ...TEXT.map((text, i) => chunk({ is_finished: false, event_type: 'text-generation', text }, 1 + i, { content: [text] })),
       // stream-end restates the whole text: not counted twice.
-      chunk({ is_finished: true, event_type: 'stream-end', response: { text: TEXT.join('') }, finish_reason: 'COMPLETE', ...METRICS(40, 8) }, 9, { final: true }),
+      chunk({ is_finished: true, event_type: 'stream-end', response: { text: TEXT.join('') }, finish_reason: 'COMPLETE', ...METRICS(40, 8) }, 9, {
+        final: true,
+      }),
     ],
     exact: { usage: usage(40, 8), reported: true },
   },
@@ -179,15 +207,37 @@ const families: Family[] = [
     headers: SSE,
     sse: true,
     events: [
-      sse({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [], usage: { input_tokens: 200, cache_read_input_tokens: 1000, output_tokens: 1 } } }, 'message_start', { input: 200, output: 1 }),
+      sse(
+        {
+          type: 'message_start',
+          message: {
+            id: 'm',
+            type: 'message',
+            role: 'assistant',
+            model: 'claude-x',
+            content: [],
+            usage: { input_tokens: 200, cache_read_input_tokens: 1000, output_tokens: 1 },
+          },
+        },
+        'message_start',
+        { input: 200, output: 1 },
+      ),
       sse({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } }, 'content_block_start'),
-      sse({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Think "usage" through.' } }, 'content_block_delta', { content: ['Think "usage" through.'] }),
+      sse({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Think "usage" through.' } }, 'content_block_delta', {
+        content: ['Think "usage" through.'],
+      }),
       sse({ type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'EqQBCkYIARgCIkD' } }, 'content_block_delta'),
       sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
       sse({ type: 'ping' }, 'ping'),
       ...TEXT.map((text) => sse({ type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text } }, 'content_block_delta', { content: [text] })),
-      sse({ type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } }, 'content_block_start', { content: ['get_weather'] }),
-      sse({ type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"city":"Paris"}' } }, 'content_block_delta', { content: ['{"city":"Paris"}'] }),
+      sse(
+        { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } },
+        'content_block_start',
+        { content: ['get_weather'] },
+      ),
+      sse({ type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"city":"Paris"}' } }, 'content_block_delta', {
+        content: ['{"city":"Paris"}'],
+      }),
       sse({ type: 'content_block_stop', index: 2 }, 'content_block_stop'),
       sse({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 64 } }, 'message_delta', { final: true }),
       sse({ type: 'message_stop' }, 'message_stop'),
@@ -201,15 +251,32 @@ const families: Family[] = [
     sse: true,
     events: [
       sse({ id: 'c', object: 'chat.completion.chunk', model: 'gpt', choices: [{ index: 0, delta: { role: 'assistant', content: '' } }], usage: null }),
-      ...TEXT.map((content) => sse({ id: 'c', object: 'chat.completion.chunk', model: 'gpt', choices: [{ index: 0, delta: { content } }], usage: null }, undefined, { content: [content] })),
+      ...TEXT.map((content) =>
+        sse({ id: 'c', object: 'chat.completion.chunk', model: 'gpt', choices: [{ index: 0, delta: { content } }], usage: null }, undefined, {
+          content: [content],
+        }),
+      ),
       sse(
-        { id: 'c', model: 'gpt', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] } }], usage: null },
+        {
+          id: 'c',
+          model: 'gpt',
+          choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] } }],
+          usage: null,
+        },
         undefined,
         { content: ['get_weather'] },
       ),
-      sse({ id: 'c', model: 'gpt', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":"Paris"}' } }] } }], usage: null }, undefined, { content: ['{"city":"Paris"}'] }),
+      sse(
+        { id: 'c', model: 'gpt', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":"Paris"}' } }] } }], usage: null },
+        undefined,
+        { content: ['{"city":"Paris"}'] },
+      ),
       sse({ id: 'c', model: 'gpt', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }], usage: null }),
-      sse({ id: 'c', model: 'gpt', choices: [], usage: { prompt_tokens: 90, completion_tokens: 33, prompt_tokens_details: { cached_tokens: 10 } } }, undefined, { final: true }),
+      sse(
+        { id: 'c', model: 'gpt', choices: [], usage: { prompt_tokens: 90, completion_tokens: 33, prompt_tokens_details: { cached_tokens: 10 } } },
+        undefined,
+        { final: true },
+      ),
       sse('[DONE]'),
     ],
     exact: { usage: usage(80, 33, 10), reported: true, responseModel: 'gpt' },
@@ -221,13 +288,38 @@ const families: Family[] = [
     sse: true,
     events: [
       sse({ type: 'response.created', sequence_number: 0, response: { id: 'r', status: 'in_progress', output: [], usage: null } }, 'response.created'),
-      sse({ type: 'response.reasoning_text.delta', sequence_number: 1, item_id: 'rs', delta: 'consider' }, 'response.reasoning_text.delta', { content: ['consider'] }),
-      ...TEXT.map((delta, i) => sse({ type: 'response.output_text.delta', sequence_number: 2 + i, item_id: 'msg', delta }, 'response.output_text.delta', { content: [delta] })),
+      sse({ type: 'response.reasoning_text.delta', sequence_number: 1, item_id: 'rs', delta: 'consider' }, 'response.reasoning_text.delta', {
+        content: ['consider'],
+      }),
+      ...TEXT.map((delta, i) =>
+        sse({ type: 'response.output_text.delta', sequence_number: 2 + i, item_id: 'msg', delta }, 'response.output_text.delta', { content: [delta] }),
+      ),
       // The *.done events restate what the deltas carried: not counted twice.
       sse({ type: 'response.output_text.done', sequence_number: 10, item_id: 'msg', text: TEXT.join('') }, 'response.output_text.done'),
-      sse({ type: 'response.function_call_arguments.delta', sequence_number: 11, item_id: 'fc', delta: '{"city":"Paris"}' }, 'response.function_call_arguments.delta', { content: ['{"city":"Paris"}'] }),
-      sse({ type: 'response.function_call_arguments.done', sequence_number: 12, item_id: 'fc', arguments: '{"city":"Paris"}' }, 'response.function_call_arguments.done'),
-      sse({ type: 'response.completed', sequence_number: 13, response: { id: 'r', model: 'gpt-r', status: 'completed', output: [], usage: { input_tokens: 50, input_tokens_details: { cached_tokens: 0 }, output_tokens: 41 } } }, 'response.completed', { final: true }),
+      sse(
+        { type: 'response.function_call_arguments.delta', sequence_number: 11, item_id: 'fc', delta: '{"city":"Paris"}' },
+        'response.function_call_arguments.delta',
+        { content: ['{"city":"Paris"}'] },
+      ),
+      sse(
+        { type: 'response.function_call_arguments.done', sequence_number: 12, item_id: 'fc', arguments: '{"city":"Paris"}' },
+        'response.function_call_arguments.done',
+      ),
+      sse(
+        {
+          type: 'response.completed',
+          sequence_number: 13,
+          response: {
+            id: 'r',
+            model: 'gpt-r',
+            status: 'completed',
+            output: [],
+            usage: { input_tokens: 50, input_tokens_details: { cached_tokens: 0 }, output_tokens: 41 },
+          },
+        },
+        'response.completed',
+        { final: true },
+      ),
     ],
     exact: { usage: usage(50, 41), reported: true, responseModel: 'gpt-r' },
   },
@@ -310,7 +402,7 @@ describe('early disconnects are never free: every family, cut anywhere', () => {
   }
 });
 
-describe('the issue\'s two cases', () => {
+describe("the issue's two cases", () => {
   it('ConverseStream aborted after messageStop is no longer free', () => {
     const family = families[0]!;
     const upToStop = family.events.slice(0, -1).map((e) => e.bytes);
@@ -320,14 +412,20 @@ describe('the issue\'s two cases', () => {
     assert.ok(result.usage.outputTokens > 0);
   });
 
-  it('Anthropic SSE aborted after content_block_stop counts the content, not message_start\'s 1', () => {
+  it("Anthropic SSE aborted after content_block_stop counts the content, not message_start's 1", () => {
     const text = ['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop']
-      .map((name, i) => `event: ${name}\ndata: ${JSON.stringify(
-        i === 0 ? { type: name, message: { model: 'c', usage: { input_tokens: 12, output_tokens: 1 } } }
-          : i === 1 ? { type: name, index: 0, content_block: { type: 'text', text: '' } }
-            : i === 2 ? { type: name, index: 0, delta: { type: 'text_delta', text: 'Hello! How can I help you today?' } }
-              : { type: name, index: 0 },
-      )}\n\n`)
+      .map(
+        (name, i) =>
+          `event: ${name}\ndata: ${JSON.stringify(
+            i === 0
+              ? { type: name, message: { model: 'c', usage: { input_tokens: 12, output_tokens: 1 } } }
+              : i === 1
+                ? { type: name, index: 0, content_block: { type: 'text', text: '' } }
+                : i === 2
+                  ? { type: name, index: 0, delta: { type: 'text_delta', text: 'Hello! How can I help you today?' } }
+                  : { type: name, index: 0 },
+          )}\n\n`,
+      )
       .join('');
     const result = run(selectMeter(route('AnthropicMessages'), 200, SSE), [utf8(text)]);
     // Claude counts that sentence as 9 output tokens; the estimate errs upward: ceil(32 / 2).

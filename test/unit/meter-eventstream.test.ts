@@ -117,10 +117,16 @@ describe('ConverseStream meter', () => {
   it('does not buffer a frame whose length prefix is absurd', () => {
     const reader = new FrameReader(1024);
     const held: Uint8Array[] = [];
-    assert.equal(reader.push(new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]), (f) => held.push(f)), false);
+    assert.equal(
+      reader.push(new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]), (f) => held.push(f)),
+      false,
+    );
     assert.equal(reader.healthy, false);
     assert.equal(reader.midFrame, false);
-    assert.equal(reader.push(new Uint8Array(4096), (f) => held.push(f)), false);
+    assert.equal(
+      reader.push(new Uint8Array(4096), (f) => held.push(f)),
+      false,
+    );
     assert.equal(held.length, 0);
   });
 
@@ -161,15 +167,19 @@ describe('InvokeModelWithResponseStream meter', () => {
     });
   });
 
-  it('estimates when a modelStreamErrorException ends the stream, keeping message_start\'s input count', () => {
+  it("estimates when a modelStreamErrorException ends the stream, keeping message_start's input count", () => {
     const frames = invokeStreamFrames(METRICS);
     const bytes = concatBytes([...frames.slice(0, 5), exceptionFrame('modelStreamErrorException', 'model failed')]);
     // message_start (input 42, output 1), then `tok0`…`tok3`: 4 deltas of 4 bytes, ceil(16 / 2) = 8.
-    const estimate: MeterResult = { usage: { inputTokens: 42, outputTokens: 8, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, reported: true, estimated: true };
+    const estimate: MeterResult = {
+      usage: { inputTokens: 42, outputTokens: 8, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
+      reported: true,
+      estimated: true,
+    };
     for (const chunks of everySplit(bytes)) assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), chunks), estimate);
   });
 
-  it('estimates when the stream stops before the last chunk: max(message_delta\'s count, the estimate)', () => {
+  it("estimates when the stream stops before the last chunk: max(message_delta's count, the estimate)", () => {
     const frames = invokeStreamFrames(METRICS);
     assert.deepEqual(run(meterFor('InvokeModelWithResponseStream'), [concatBytes(frames.slice(0, -1))]), {
       // message_delta said 17; `tok0`…`tok11` are 50 bytes, ceil(50 / 2) = 25.

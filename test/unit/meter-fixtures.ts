@@ -87,7 +87,13 @@ function chunkFrame(payload: unknown, i: number): Uint8Array {
 /** InvokeModelWithResponseStream for an Anthropic model: the model's own events, metrics in the last chunk. */
 export function invokeStreamFrames(metrics: InvocationMetrics, deltas = 12): Uint8Array[] {
   const frames = [
-    chunkFrame({ type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude', usage: { input_tokens: metrics.inputTokenCount, output_tokens: 1 } } }, 0),
+    chunkFrame(
+      {
+        type: 'message_start',
+        message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude', usage: { input_tokens: metrics.inputTokenCount, output_tokens: 1 } },
+      },
+      0,
+    ),
   ];
   for (let i = 0; i < deltas; i++) frames.push(chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `tok${i}` } }, i + 1));
   frames.push(chunkFrame({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: metrics.outputTokenCount } }, 98));
@@ -99,12 +105,16 @@ export function invokeStreamFrames(metrics: InvocationMetrics, deltas = 12): Uin
 export function agentFrames(): Uint8Array[] {
   const input = (kind: string) =>
     eventFrame('trace', {
-      agentId: 'AGENT1', agentAliasId: 'ALIAS1', sessionId: 's1',
+      agentId: 'AGENT1',
+      agentAliasId: 'ALIAS1',
+      sessionId: 's1',
       trace: { [kind]: { modelInvocationInput: { foundationModel: 'anthropic.claude-3-haiku-20240307-v1:0', text: '…', type: 'ORCHESTRATION' } } },
     });
   const output = (kind: string, usage: { inputTokens: number; outputTokens: number }) =>
     eventFrame('trace', {
-      agentId: 'AGENT1', agentAliasId: 'ALIAS1', sessionId: 's1',
+      agentId: 'AGENT1',
+      agentAliasId: 'ALIAS1',
+      sessionId: 's1',
       // The raw model response is a string: a "usage" inside it must not be counted.
       trace: { [kind]: { modelInvocationOutput: { traceId: 't', metadata: { usage }, rawResponse: { content: '{"usage": {"inputTokens": 999}}' } } } },
     });
@@ -126,13 +136,20 @@ export function anthropicSse(eol = '\n'): string {
     ev('message_start', {
       type: 'message_start',
       message: {
-        id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-opus-4-7', content: [], stop_reason: null,
+        id: 'msg_01',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-opus-4-7',
+        content: [],
+        stop_reason: null,
         usage: { input_tokens: 2095, cache_creation_input_tokens: 1500, cache_read_input_tokens: 30000, output_tokens: 1 },
       },
     }),
     ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
     ev('ping', { type: 'ping' }),
-    ...Array.from({ length: 8 }, (_, i) => ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `Hé ${i} "usage" ` } })),
+    ...Array.from({ length: 8 }, (_, i) =>
+      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `Hé ${i} "usage" ` } }),
+    ),
     ev('content_block_stop', { type: 'content_block_stop', index: 0 }),
     ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 503 } }),
     ev('message_stop', { type: 'message_stop' }),
@@ -143,7 +160,10 @@ export const ANTHROPIC_SSE_USAGE = { inputTokens: 2095, outputTokens: 503, cache
 
 export function chatChunk(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1760000000, model: 'openai.gpt-oss-120b-1:0',
+    id: 'chatcmpl-1',
+    object: 'chat.completion.chunk',
+    created: 1760000000,
+    model: 'openai.gpt-oss-120b-1:0',
     choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: '' } : { content: `w${i} ` }, finish_reason: null }],
     ...extra,
   };
@@ -161,7 +181,11 @@ export function chatSse(withUsage: boolean, eol = '\n', chunks = 6, nullUsage = 
   if (withUsage) {
     lines.push(
       `data: ${JSON.stringify({
-        id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1760000000, model: 'openai.gpt-oss-120b-1:0', choices: [],
+        id: 'chatcmpl-1',
+        object: 'chat.completion.chunk',
+        created: 1760000000,
+        model: 'openai.gpt-oss-120b-1:0',
+        choices: [],
         usage: { prompt_tokens: 120, completion_tokens: 37, total_tokens: 157, prompt_tokens_details: { cached_tokens: 20 } },
       })}${eol}${eol}`,
     );
@@ -176,10 +200,19 @@ export function responsesSse(eol = '\n'): string {
   return [
     ev({ type: 'response.created', sequence_number: 0, response: response('in_progress', null) }),
     ev({ type: 'response.in_progress', sequence_number: 1, response: response('in_progress', null) }),
-    ...Array.from({ length: 5 }, (_, i) => ev({ type: 'response.output_text.delta', sequence_number: i + 2, item_id: 'msg_1', output_index: 0, content_index: 0, delta: `w${i} ` })),
+    ...Array.from({ length: 5 }, (_, i) =>
+      ev({ type: 'response.output_text.delta', sequence_number: i + 2, item_id: 'msg_1', output_index: 0, content_index: 0, delta: `w${i} ` }),
+    ),
     ev({
-      type: 'response.completed', sequence_number: 9,
-      response: response('completed', { input_tokens: 400, input_tokens_details: { cached_tokens: 100 }, output_tokens: 60, output_tokens_details: { reasoning_tokens: 12 }, total_tokens: 460 }),
+      type: 'response.completed',
+      sequence_number: 9,
+      response: response('completed', {
+        input_tokens: 400,
+        input_tokens_details: { cached_tokens: 100 },
+        output_tokens: 60,
+        output_tokens_details: { reasoning_tokens: 12 },
+        total_tokens: 460,
+      }),
     }),
   ].join('');
 }

@@ -5,7 +5,7 @@ import { MAX_HELD_EVENT_BYTES, prepareRequestBody, UsageChunkFilter, withoutNull
 import { JsonBodyRefused, parseJsonDocument } from '../../lambda/http/json-document.js';
 import { selectMeter } from '../../lambda/metering/index.js';
 import { RouteMatcher } from '../../lambda/routes/match.js';
-import { chatSse, cutAt, everySplit, oneBytePerChunk, route, run, utf8 } from './meter-fixtures.js';
+import { chatSse, cutAt, everySplit, oneBytePerChunk, route, utf8 } from './meter-fixtures.js';
 
 const CHAT = route('OpenAIChatCompletions');
 
@@ -46,8 +46,14 @@ describe('prepareRequestBody', () => {
       ],
       ['{"stream":true,"stream_options":{"include_usage":false}}', '{"stream":true,"stream_options":{"include_usage":true}}'],
       ['{"stream":true,"stream_options": {"include_usage" : null , "x":1}}', '{"stream":true,"stream_options": {"include_usage" : true , "x":1}}'],
-      ['{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":"true"}}', '{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":true}}'],
-      ['{"stream":true,\n  "stream_options": null,\n  "seed": 123456789012345678901234567890}', '{"stream":true,\n  "stream_options": {"include_usage":true},\n  "seed": 123456789012345678901234567890}'],
+      [
+        '{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":"true"}}',
+        '{"stream":true,"stream_options":{"a":{"include_usage":true},"include_usage":true}}',
+      ],
+      [
+        '{"stream":true,\n  "stream_options": null,\n  "seed": 123456789012345678901234567890}',
+        '{"stream":true,\n  "stream_options": {"include_usage":true},\n  "seed": 123456789012345678901234567890}',
+      ],
     ];
     for (const [sent, expected] of cases) {
       const prepared = prepareRequestBody(CHAT, Buffer.from(sent));
@@ -107,7 +113,7 @@ describe('prepareRequestBody', () => {
     }
   });
 
-  it('accepts a matched route, so it can be the relay core\'s prepareBody as is', () => {
+  it("accepts a matched route, so it can be the relay core's prepareBody as is", () => {
     const match = new RouteMatcher().match('POST', '/bedrock-mantle/v1/chat/completions', '');
     assert.equal(prepareRequestBody(match, Buffer.from('{"stream":true}')).rewrite, 'spliced');
     const responses = new RouteMatcher().match('POST', '/bedrock-mantle/v1/responses', '');
@@ -161,7 +167,12 @@ describe('the usage chunk filter', () => {
   });
 
   it('whatever the chunking (property)', () => {
-    for (const [eol, nullUsage] of [['\n', false], ['\r\n', true], ['\r', false], ['\r', true]] as const) {
+    for (const [eol, nullUsage] of [
+      ['\n', false],
+      ['\r\n', true],
+      ['\r', false],
+      ['\r', true],
+    ] as const) {
       const bytes = utf8(chatSse(true, eol, 10, nullUsage));
       const expected = chatSse(false, eol, 10);
       fc.assert(

@@ -110,9 +110,15 @@ describe('ApplyGuardrail meter', () => {
       action: 'GUARDRAIL_INTERVENED',
       outputs: [{ text: 'blocked' }],
       usage: {
-        topicPolicyUnits: 1, contentPolicyUnits: 2, wordPolicyUnits: 1, sensitiveInformationPolicyUnits: 3,
-        sensitiveInformationPolicyFreeUnits: 5, contextualGroundingPolicyUnits: 0, contentPolicyImageUnits: 4,
-        automatedReasoningPolicyUnits: 2, automatedReasoningPolicies: 1,
+        topicPolicyUnits: 1,
+        contentPolicyUnits: 2,
+        wordPolicyUnits: 1,
+        sensitiveInformationPolicyUnits: 3,
+        sensitiveInformationPolicyFreeUnits: 5,
+        contextualGroundingPolicyUnits: 0,
+        contentPolicyImageUnits: 4,
+        automatedReasoningPolicyUnits: 2,
+        automatedReasoningPolicies: 1,
       },
     });
     for (const chunks of everySplit(body)) {
@@ -127,7 +133,11 @@ describe('ApplyGuardrail meter', () => {
 describe('compatible APIs without streaming (JSON bodies)', () => {
   it('Anthropic Messages', () => {
     const body = json({
-      id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-opus-4-7', content: [{ type: 'text', text: 'hi' }],
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-opus-4-7',
+      content: [{ type: 'text', text: 'hi' }],
       usage: { input_tokens: 21, cache_creation_input_tokens: 1000, cache_read_input_tokens: 0, output_tokens: 8 },
     });
     for (const operation of ['AnthropicMessages', 'MantleAnthropicMessages']) {
@@ -141,7 +151,10 @@ describe('compatible APIs without streaming (JSON bodies)', () => {
 
   it('Chat Completions: cached prompt tokens are split out of prompt_tokens', () => {
     const body = json({
-      id: 'c', object: 'chat.completion', model: 'openai.gpt-oss-20b-1:0', choices: [{ index: 0, message: { role: 'assistant', content: 'x' } }],
+      id: 'c',
+      object: 'chat.completion',
+      model: 'openai.gpt-oss-20b-1:0',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'x' } }],
       usage: { prompt_tokens: 50, completion_tokens: 10, total_tokens: 60, prompt_tokens_details: { cached_tokens: 30 } },
     });
     for (const operation of ['OpenAIChatCompletions', 'ChatCompletions', 'MantleChatCompletions', 'MantleOpenAIChatCompletions']) {
@@ -163,7 +176,13 @@ describe('compatible APIs without streaming (JSON bodies)', () => {
   });
 
   it('Responses', () => {
-    const body = json({ id: 'resp_1', object: 'response', model: 'openai.gpt-oss-120b', status: 'completed', usage: { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4 } });
+    const body = json({
+      id: 'resp_1',
+      object: 'response',
+      model: 'openai.gpt-oss-120b',
+      status: 'completed',
+      usage: { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4 },
+    });
     for (const operation of ['OpenAIResponses', 'MantleResponses', 'MantleOpenAIResponses']) {
       assert.deepEqual(run(selectMeter(route(operation), 200, JSON_CT), [body]), {
         usage: { inputTokens: 9, outputTokens: 4, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
@@ -177,7 +196,16 @@ describe('compatible APIs without streaming (JSON bodies)', () => {
 describe('operations counted as requests only', () => {
   it('report nothing, whatever the body says', () => {
     const body = json({ inputTokens: 99, usage: { inputTokens: 1, outputTokens: 1 } });
-    for (const operation of ['CountTokens', 'Retrieve', 'RetrieveAndGenerate', 'Rerank', 'GetSession', 'ListInferenceProfiles', 'MantleListModels', 'StartAsyncInvoke']) {
+    for (const operation of [
+      'CountTokens',
+      'Retrieve',
+      'RetrieveAndGenerate',
+      'Rerank',
+      'GetSession',
+      'ListInferenceProfiles',
+      'MantleListModels',
+      'StartAsyncInvoke',
+    ]) {
       assert.deepEqual(run(selectMeter(route(operation), 200, JSON_CT), [body]), NOTHING, operation);
     }
   });

@@ -22,9 +22,24 @@ const SSE = { 'content-type': 'text/event-stream' };
 const JSON_CT = { 'content-type': 'application/json' };
 
 const streams: ReadonlyArray<{ name: string; operation: string; headers: Record<string, string>; bytes: Uint8Array }> = [
-  { name: 'ConverseStream', operation: 'ConverseStream', headers: ES, bytes: concatBytes(converseStreamFrames({ inputTokens: 5, outputTokens: 6, cacheReadInputTokens: 7 }, 30)) },
-  { name: 'ConverseStream + exception', operation: 'ConverseStream', headers: ES, bytes: concatBytes([...converseStreamFrames({ inputTokens: 5, outputTokens: 6 }, 5).slice(0, 3), exceptionFrame('validationException', 'no')]) },
-  { name: 'InvokeModelWithResponseStream', operation: 'InvokeModelWithResponseStream', headers: ES, bytes: concatBytes(invokeStreamFrames({ inputTokenCount: 11, outputTokenCount: 12 }, 30)) },
+  {
+    name: 'ConverseStream',
+    operation: 'ConverseStream',
+    headers: ES,
+    bytes: concatBytes(converseStreamFrames({ inputTokens: 5, outputTokens: 6, cacheReadInputTokens: 7 }, 30)),
+  },
+  {
+    name: 'ConverseStream + exception',
+    operation: 'ConverseStream',
+    headers: ES,
+    bytes: concatBytes([...converseStreamFrames({ inputTokens: 5, outputTokens: 6 }, 5).slice(0, 3), exceptionFrame('validationException', 'no')]),
+  },
+  {
+    name: 'InvokeModelWithResponseStream',
+    operation: 'InvokeModelWithResponseStream',
+    headers: ES,
+    bytes: concatBytes(invokeStreamFrames({ inputTokenCount: 11, outputTokenCount: 12 }, 30)),
+  },
   { name: 'InvokeAgent', operation: 'InvokeAgent', headers: ES, bytes: concatBytes(agentFrames()) },
   { name: 'Anthropic SSE (LF)', operation: 'AnthropicMessages', headers: SSE, bytes: utf8(anthropicSse()) },
   { name: 'Anthropic SSE (CRLF)', operation: 'MantleAnthropicMessages', headers: SSE, bytes: utf8(anthropicSse('\r\n')) },
@@ -51,7 +66,16 @@ describe('meters are independent of how the bytes are chunked', () => {
         fc.property(fc.integer({ min: 0, max: stream.bytes.byteLength }), cuts(stream.bytes.byteLength), (end, offsets) => {
           const prefix = stream.bytes.subarray(0, end);
           const whole = run(selectMeter(route(stream.operation), 200, stream.headers), [prefix]);
-          assert.deepEqual(run(selectMeter(route(stream.operation), 200, stream.headers), cutAt(prefix, offsets.map((o) => Math.min(o, end)))), whole);
+          assert.deepEqual(
+            run(
+              selectMeter(route(stream.operation), 200, stream.headers),
+              cutAt(
+                prefix,
+                offsets.map((o) => Math.min(o, end)),
+              ),
+            ),
+            whole,
+          );
         }),
         { numRuns: 200 },
       );
@@ -61,8 +85,16 @@ describe('meters are independent of how the bytes are chunked', () => {
 
 describe('meters never throw', () => {
   const operations: ReadonlyArray<[string, Record<string, string>]> = [
-    ['Converse', JSON_CT], ['ConverseStream', ES], ['InvokeModelWithResponseStream', ES], ['InvokeAgent', ES], ['ApplyGuardrail', JSON_CT],
-    ['AnthropicMessages', SSE], ['AnthropicMessages', JSON_CT], ['OpenAIChatCompletions', SSE], ['OpenAIResponses', SSE], ['OpenAIResponses', JSON_CT],
+    ['Converse', JSON_CT],
+    ['ConverseStream', ES],
+    ['InvokeModelWithResponseStream', ES],
+    ['InvokeAgent', ES],
+    ['ApplyGuardrail', JSON_CT],
+    ['AnthropicMessages', SSE],
+    ['AnthropicMessages', JSON_CT],
+    ['OpenAIChatCompletions', SSE],
+    ['OpenAIResponses', SSE],
+    ['OpenAIResponses', JSON_CT],
   ];
 
   it('on random bytes in random chunks', () => {
@@ -79,12 +111,17 @@ describe('meters never throw', () => {
 
   it('on valid streams with bytes flipped', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...streams), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }), cuts(2000), (stream, flips, offsets) => {
-        const bytes = new Uint8Array(stream.bytes);
-        for (const [at, mask] of flips) bytes[at % bytes.byteLength] ^= mask;
-        const result = run(selectMeter(route(stream.operation), 200, stream.headers), cutAt(bytes, offsets));
-        for (const value of Object.values(result.usage)) assert.ok(Number.isSafeInteger(value) && value >= 0);
-      }),
+      fc.property(
+        fc.constantFrom(...streams),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }),
+        cuts(2000),
+        (stream, flips, offsets) => {
+          const bytes = new Uint8Array(stream.bytes);
+          for (const [at, mask] of flips) bytes[at % bytes.byteLength] ^= mask;
+          const result = run(selectMeter(route(stream.operation), 200, stream.headers), cutAt(bytes, offsets));
+          for (const value of Object.values(result.usage)) assert.ok(Number.isSafeInteger(value) && value >= 0);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -20,7 +20,11 @@ function everyWay(operation: string, text: string, expected: MeterResult): void 
 describe('Anthropic Messages SSE meter', () => {
   const expected: MeterResult = { usage: ANTHROPIC_SSE_USAGE, reported: true, responseModel: 'claude-opus-4-7' };
 
-  for (const [name, eol] of [['LF', '\n'], ['CRLF', '\r\n'], ['CR', '\r']] as const) {
+  for (const [name, eol] of [
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+    ['CR', '\r'],
+  ] as const) {
     it(`message_start + message_delta usage, ${name} line endings, split at every byte`, () => {
       everyWay('AnthropicMessages', anthropicSse(eol), expected);
     });
@@ -122,7 +126,9 @@ describe('OpenAI Responses SSE meter', () => {
   });
 
   it('reads usage from response.incomplete too', () => {
-    const text = responsesSse().replace('"type":"response.completed"', '"type":"response.incomplete"').replace('event: response.completed', 'event: response.incomplete');
+    const text = responsesSse()
+      .replace('"type":"response.completed"', '"type":"response.incomplete"')
+      .replace('event: response.completed', 'event: response.incomplete');
     everyWay('MantleOpenAIResponses', text, expected);
   });
 });
@@ -156,7 +162,7 @@ describe('SseParser', () => {
   it('does not hold an overlong line in memory while it streams in', () => {
     const events: string[] = [];
     const parser = new SseParser((data) => events.push(data.toString()), 64);
-    for (let i = 0; i < 100; i++) parser.push(utf8('data: ' + 'a'.repeat(1000)));
+    for (let i = 0; i < 100; i++) parser.push(utf8(`data: ${'a'.repeat(1000)}`));
     parser.push(utf8('\n\ndata: ok\n\n'));
     parser.end();
     assert.deepEqual(events, ['ok']);

@@ -25,7 +25,8 @@ describe('modelAllowed', () => {
 
   it('admits a plain entry under every geography and ARN spelling, and nothing else', () => {
     for (const id of [HAIKU, `us.${HAIKU}`, `global.${HAIKU}`, `arn:aws:bedrock:us-east-1::foundation-model/${HAIKU}`]) assert.ok(modelAllowed(HAIKU, id), id);
-    for (const id of ['anthropic.claude-3-haiku-20240307-v2:0', 'anthropic.claude-3-sonnet-20240229-v1:0', `us.anthropic.claude-3-sonnet-20240229-v1:0`]) assert.ok(!modelAllowed(HAIKU, id), id);
+    for (const id of ['anthropic.claude-3-haiku-20240307-v2:0', 'anthropic.claude-3-sonnet-20240229-v1:0', `us.anthropic.claude-3-sonnet-20240229-v1:0`])
+      assert.ok(!modelAllowed(HAIKU, id), id);
   });
 
   it('limits a geography entry to that geography', () => {
@@ -43,7 +44,7 @@ describe('modelAllowed', () => {
     assert.ok(!modelAllowed('anthropic.claude-3-5-sonnet-20240620-v1:0', 'anthropic.claude-3-5-sonnet-20241022-v2:0'));
   });
 
-  it('reads gpt-oss\'s runtime `-1:0` as a version, so its mantle spelling is the same model (issue 13)', () => {
+  it("reads gpt-oss's runtime `-1:0` as a version, so its mantle spelling is the same model (issue 13)", () => {
     assert.equal(normalizeModelId('openai.gpt-oss-120b-1:0').undated, 'openai.gpt-oss-120b');
     assert.ok(modelAllowed('openai.gpt-oss-120b-1:0', 'openai.gpt-oss-120b'));
     assert.ok(modelAllowed('openai.gpt-oss-120b', 'openai.gpt-oss-120b-1:0'));

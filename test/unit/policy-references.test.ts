@@ -34,10 +34,7 @@ const NOT_RESOURCE_CHOICES = new Map([
   ['InvokeAgent', ['sessionState.returnControlInvocationResults[].apiResult.agentId', 'sessionState.returnControlInvocationResults[].functionResult.agentId']],
   [
     'InvokeInlineAgent',
-    [
-      'inlineSessionState.returnControlInvocationResults[].apiResult.agentId',
-      'inlineSessionState.returnControlInvocationResults[].functionResult.agentId',
-    ],
+    ['inlineSessionState.returnControlInvocationResults[].apiResult.agentId', 'inlineSessionState.returnControlInvocationResults[].functionResult.agentId'],
   ],
 ]);
 
@@ -112,7 +109,10 @@ describe('resource references', () => {
         if (labels.has(member.path)) {
           assert.ok(route.resources[member.path], `path label ${member.path} has no resource kind in the route table`);
         } else if (member.header) {
-          assert.ok(HEADER_REFERENCES.some((ref) => ref.header === member.header && ref.kind === kind), `header ${member.header} is not checked`);
+          assert.ok(
+            HEADER_REFERENCES.some((ref) => ref.header === member.header && ref.kind === kind),
+            `header ${member.header} is not checked`,
+          );
         } else if (member.query) {
           assert.ok(QUERY_REFERENCES.has(`${route.operation}:${member.query}`), `query ${member.query} is not checked`);
         } else {

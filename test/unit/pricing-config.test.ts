@@ -18,10 +18,16 @@ describe('price overrides from configuration', () => {
       }),
     });
     // A profile-specific override wins for that profile only; the entry's missing cache prices default to its input price.
-    assert.deepEqual(book.priceCall('us.anthropic.claude-opus-4-7', ONE_EACH), { costNanos: 6000 + 30000 + 6000 + 6000, priced: true, priceKey: 'us.anthropic.claude-opus-4-7' });
+    assert.deepEqual(book.priceCall('us.anthropic.claude-opus-4-7', ONE_EACH), {
+      costNanos: 6000 + 30000 + 6000 + 6000,
+      priced: true,
+      priceKey: 'us.anthropic.claude-opus-4-7',
+    });
     assert.equal(book.priceCall('eu.anthropic.claude-opus-4-7', ONE_EACH).priceKey, 'anthropic.claude-opus-4-7');
     assert.deepEqual(book.priceCall('arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123', ONE_EACH), {
-      costNanos: 1000 + 2000 + 100 + 1250, priced: true, priceKey: 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123',
+      costNanos: 1000 + 2000 + 100 + 1250,
+      priced: true,
+      priceKey: 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123',
     });
     assert.equal(book.priceCall('meta.llama3-70b-instruct-v1:0', ONE_EACH).priced, false);
     assert.equal(book.priceCall('meta.llama3-8b-instruct-v1:0', ONE_EACH).priced, true);
@@ -49,24 +55,46 @@ describe('price overrides from configuration', () => {
     ['entry not an object', { RELAY_PRICES_JSON: '{"acme.m": 0.003}' }, /^RELAY_PRICES_JSON "acme.m": must be an object/],
     ['missing output', { RELAY_PRICES_JSON: '{"acme.m": {"input": 0.003}}' }, /^RELAY_PRICES_JSON "acme.m".output: is required/],
     ['negative', { RELAY_PRICES_JSON: '{"acme.m": {"input": -1, "output": 1}}' }, /^RELAY_PRICES_JSON "acme.m".input: must be a finite, non-negative number/],
-    ['not a number', { RELAY_PRICES_JSON: '{"acme.m": {"input": "cheap", "output": 1}}' }, /^RELAY_PRICES_JSON "acme.m".input: must be a non-negative decimal number, got "cheap"/],
+    [
+      'not a number',
+      { RELAY_PRICES_JSON: '{"acme.m": {"input": "cheap", "output": 1}}' },
+      /^RELAY_PRICES_JSON "acme.m".input: must be a non-negative decimal number, got "cheap"/,
+    ],
     ['boolean', { RELAY_PRICES_JSON: '{"acme.m": {"input": true, "output": 1}}' }, /^RELAY_PRICES_JSON "acme.m".input: must be a number or decimal string/],
-    ['too precise', { RELAY_PRICES_JSON: '{"acme.m": {"input": 0.0000000001, "output": 1}}' }, /^RELAY_PRICES_JSON "acme.m".input: 1e-10 USD per 1K tokens is finer than 1e-12 USD per token/],
-    ['unknown field (typo)', { RELAY_PRICES_JSON: '{"acme.m": {"input": 1, "output": 1, "cache_read": 0.1}}' }, /^RELAY_PRICES_JSON "acme.m".cache_read: unknown field/],
-    ['bad long context', { RELAY_PRICES_JSON: '{"acme.m": {"input": 1, "output": 1, "longContext": {"input": 2, "output": 2}}}' }, /^RELAY_PRICES_JSON "acme.m".longContext.aboveInputTokens: must be a positive integer/],
+    [
+      'too precise',
+      { RELAY_PRICES_JSON: '{"acme.m": {"input": 0.0000000001, "output": 1}}' },
+      /^RELAY_PRICES_JSON "acme.m".input: 1e-10 USD per 1K tokens is finer than 1e-12 USD per token/,
+    ],
+    [
+      'unknown field (typo)',
+      { RELAY_PRICES_JSON: '{"acme.m": {"input": 1, "output": 1, "cache_read": 0.1}}' },
+      /^RELAY_PRICES_JSON "acme.m".cache_read: unknown field/,
+    ],
+    [
+      'bad long context',
+      { RELAY_PRICES_JSON: '{"acme.m": {"input": 1, "output": 1, "longContext": {"input": 2, "output": 2}}}' },
+      /^RELAY_PRICES_JSON "acme.m".longContext.aboveInputTokens: must be a positive integer/,
+    ],
     ['unreadable file', { RELAY_PRICES_FILE: '/nope.json' }, /^RELAY_PRICES_FILE: cannot read \/nope.json: ENOENT/],
   ];
   for (const [name, env, message] of failures) {
     it(`refuses ${name} with a clear error`, () => {
-      assert.throws(() => loadPriceBook(env, noFile), (error: unknown) => {
-        assert.ok(error instanceof PriceConfigError, String(error));
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => loadPriceBook(env, noFile),
+        (error: unknown) => {
+          assert.ok(error instanceof PriceConfigError, String(error));
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
   it('names the file in errors about its content', () => {
-    assert.throws(() => loadPriceBook({ RELAY_PRICES_FILE: '/p.json' }, () => '{"x.y": {"output": 1}}'), /^PriceConfigError: RELAY_PRICES_FILE \(\/p.json\) "x.y".input: is required/);
+    assert.throws(
+      () => loadPriceBook({ RELAY_PRICES_FILE: '/p.json' }, () => '{"x.y": {"output": 1}}'),
+      /^PriceConfigError: RELAY_PRICES_FILE \(\/p.json\) "x.y".input: is required/,
+    );
   });
 });

@@ -16,20 +16,28 @@ import type { TokenUsage } from '../../lambda/pipeline.js';
 
 const book = loadPriceBook({});
 const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens = 0, cacheWriteInputTokens = 0): TokenUsage => ({
-  inputTokens, outputTokens, cacheReadInputTokens, cacheWriteInputTokens,
+  inputTokens,
+  outputTokens,
+  cacheReadInputTokens,
+  cacheWriteInputTokens,
 });
 
 describe('exact integer costs', () => {
   it('Claude 3 Haiku: $0.00025 / $0.00125 per 1K are 250 / 1250 nano-USD per token', () => {
     assert.deepEqual(book.priceCall('anthropic.claude-3-haiku-20240307-v1:0', usage(1, 1)), {
-      costNanos: 1500, priced: true, priceKey: 'anthropic.claude-3-haiku-20240307',
+      costNanos: 1500,
+      priced: true,
+      priceKey: 'anthropic.claude-3-haiku-20240307',
     });
     assert.equal(book.priceCall('anthropic.claude-3-haiku-20240307-v1:0', usage(1234, 567)).costNanos, 1234 * 250 + 567 * 1250);
   });
 
   it('every token kind at its own price (regional Opus 4.7)', () => {
     // input 5500, output 27500, cache read 550, cache write 6875 nano-USD per token.
-    assert.equal(book.priceCall('us.anthropic.claude-opus-4-7', usage(1000, 200, 30000, 1500)).costNanos, 1000 * 5500 + 200 * 27500 + 30000 * 550 + 1500 * 6875);
+    assert.equal(
+      book.priceCall('us.anthropic.claude-opus-4-7', usage(1000, 200, 30000, 1500)).costNanos,
+      1000 * 5500 + 200 * 27500 + 30000 * 550 + 1500 * 6875,
+    );
   });
 
   it('cache reads and writes fall back to the input price when the model lists none', () => {
@@ -59,7 +67,10 @@ describe('exact integer costs', () => {
         const total = usage(0, 0);
         for (const [i, o, r, w] of calls) {
           sum += book.priceCall('global.anthropic.claude-sonnet-4-6', usage(i, o, r, w)).costNanos;
-          total.inputTokens += i; total.outputTokens += o; total.cacheReadInputTokens += r; total.cacheWriteInputTokens += w;
+          total.inputTokens += i;
+          total.outputTokens += o;
+          total.cacheReadInputTokens += r;
+          total.cacheWriteInputTokens += w;
         }
         assert.ok(Number.isSafeInteger(sum));
         assert.equal(sum, book.priceCall('global.anthropic.claude-sonnet-4-6', total).costNanos);

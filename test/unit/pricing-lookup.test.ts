@@ -26,8 +26,13 @@ describe('price lookup by every spelling of a model ID', () => {
 
   it('Claude 4.5 and later: global profile at the global price, geo profiles, in-Region and mantle at the regional one', () => {
     const regional = { costNanos: 5_500_000_000, priced: true, priceKey: 'anthropic.claude-opus-4-7' };
-    for (const model of ['anthropic.claude-opus-4-7', 'us.anthropic.claude-opus-4-7', 'eu.anthropic.claude-opus-4-7', 'jp.anthropic.claude-opus-4-7',
-      'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-opus-4-7']) {
+    for (const model of [
+      'anthropic.claude-opus-4-7',
+      'us.anthropic.claude-opus-4-7',
+      'eu.anthropic.claude-opus-4-7',
+      'jp.anthropic.claude-opus-4-7',
+      'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-opus-4-7',
+    ]) {
       assert.deepEqual(perMillionIn(model), regional, model);
     }
     for (const model of ['global.anthropic.claude-opus-4-7', 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-4-7']) {
@@ -41,7 +46,11 @@ describe('price lookup by every spelling of a model ID', () => {
 
   it('undated (mantle) IDs find their dated price (issue 13)', () => {
     assert.deepEqual(perMillionIn('anthropic.claude-haiku-4-5'), { costNanos: 1_100_000_000, priced: true, priceKey: 'anthropic.claude-haiku-4-5-20251001' });
-    assert.deepEqual(perMillionIn('global.anthropic.claude-haiku-4-5'), { costNanos: 1_000_000_000, priced: true, priceKey: 'global.anthropic.claude-haiku-4-5-20251001' });
+    assert.deepEqual(perMillionIn('global.anthropic.claude-haiku-4-5'), {
+      costNanos: 1_000_000_000,
+      priced: true,
+      priceKey: 'global.anthropic.claude-haiku-4-5-20251001',
+    });
     assert.equal(perMillionIn('us.anthropic.claude-haiku-4-5').costNanos, 1_100_000_000);
     assert.equal(perMillionIn('anthropic.claude-sonnet-4-5').costNanos, 3_300_000_000);
     // Several dated releases under one undated name: the newest one's price.
@@ -93,8 +102,14 @@ describe('price lookup by every spelling of a model ID', () => {
   });
 
   it('leaves unknown and opaque models unpriced, never an error', () => {
-    for (const model of [undefined, '', 'acme.unknown-model-v1:0', 'us.acme.unknown',
-      'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3', 'arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz']) {
+    for (const model of [
+      undefined,
+      '',
+      'acme.unknown-model-v1:0',
+      'us.acme.unknown',
+      'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3',
+      'arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz',
+    ]) {
       assert.deepEqual(book.priceCall(model, MILLION_IN), { costNanos: 0, priced: false }, String(model));
     }
   });

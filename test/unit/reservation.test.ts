@@ -36,7 +36,11 @@ describe('stated max tokens', () => {
     assert.equal(statedMaxTokens({ textGenerationConfig: { maxTokenCount: 13 } }), 13);
     assert.equal(statedMaxTokens({ inferenceConfig: { max_new_tokens: 14 } }), 14);
     assert.equal(statedMaxTokens({ max_gen_len: 15 }), 15);
-    assert.equal(statedMaxTokens({ inferenceConfig: { maxTokens: 10 }, additionalModelRequestFields: { max_tokens: 9000 } }), 9000, 'Converse passes additionalModelRequestFields to the model');
+    assert.equal(
+      statedMaxTokens({ inferenceConfig: { maxTokens: 10 }, additionalModelRequestFields: { max_tokens: 9000 } }),
+      9000,
+      'Converse passes additionalModelRequestFields to the model',
+    );
     assert.equal(statedMaxTokens({ max_tokens: 10, max_completion_tokens: 500 }), 500, 'two spellings: the larger bounds');
     assert.equal(statedMaxTokens({ max_tokens: 10.2 }), 11, 'a fraction rounds up');
     assert.equal(statedMaxTokens({ max_tokens: '100' }), undefined, 'not a number: not stated');
@@ -72,7 +76,10 @@ describe('worst case', () => {
       messages: [
         {
           role: 'user',
-          content: [{ image: { format: 'png', source: { s3Location: { uri: 's3://b/i.png' } } } }, { video: { source: { s3Location: { uri: 's3://b/v.mp4' } } } }],
+          content: [
+            { image: { format: 'png', source: { s3Location: { uri: 's3://b/i.png' } } } },
+            { video: { source: { s3Location: { uri: 's3://b/v.mp4' } } } },
+          ],
         },
       ],
     };
@@ -88,6 +95,11 @@ describe('worst case', () => {
     assert.equal(worstCase(call, { lookup, tierMultiplier: () => 1.75 }).costNanos, Math.ceil(standard * 1.75));
     const unknown = worstCase(callOf('/bedrock/model/other.model-v1:0/converse', {}, 'other.model-v1:0'), { lookup });
     assert.deepEqual([unknown.costNanos, unknown.priced], [0, false]);
+  });
+
+  it('an absurd max tokens gives a worst case that no budget admits, not an error', () => {
+    const worst = worstCase(callOf(path, { inferenceConfig: { maxTokens: 1e300 } }, 'test.model-v1:0'), { lookup, tierMultiplier: () => 1.75 });
+    assert.equal(worst.costNanos, Number.MAX_SAFE_INTEGER);
   });
 
   it('only generating operations with a model reserve', () => {

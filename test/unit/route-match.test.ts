@@ -111,13 +111,20 @@ describe('path abuse is answered by the relay and never routed', () => {
 describe('query strings', () => {
   it('keeps and canonically re-encodes the query', () => {
     const m = match('GET', '/bedrock/inference-profiles', 'type=SYSTEM_DEFINED&maxResults=10&nextToken=a%2Bb%3D');
-    assert.deepEqual(m.query, [['type', 'SYSTEM_DEFINED'], ['maxResults', '10'], ['nextToken', 'a+b=']]);
+    assert.deepEqual(m.query, [
+      ['type', 'SYSTEM_DEFINED'],
+      ['maxResults', '10'],
+      ['nextToken', 'a+b='],
+    ]);
     assert.equal(encodeQuery(m.query), 'type=SYSTEM_DEFINED&maxResults=10&nextToken=a%2Bb%3D');
   });
 
   it('keeps a literal + (RFC 3986, not form encoding)', () => {
     const m = match('POST', '/bedrock/anthropic/v1/messages', 'beta=true&x=a+b');
-    assert.deepEqual(m.query, [['beta', 'true'], ['x', 'a+b']]);
+    assert.deepEqual(m.query, [
+      ['beta', 'true'],
+      ['x', 'a+b'],
+    ]);
     assert.equal(encodeQuery(m.query), 'beta=true&x=a%2Bb');
   });
 

@@ -17,7 +17,7 @@ function sdkOperations(packageName: string): SdkOperation[] {
   return Object.entries(sdk)
     .filter(([name, value]) => name.endsWith('Command') && name !== '$Command' && typeof value === 'function')
     .map(([name, Command]) => {
-      const schema = (new (Command as new (input: object) => { schema: unknown[] })({})).schema;
+      const schema = new (Command as new (input: object) => { schema: unknown[] })({}).schema;
       const traits = schema[3] as { http: [string, string, number] };
       return { name: name.replace(/Command$/, ''), method: traits.http[0], uri: traits.http[1] };
     });
@@ -54,7 +54,10 @@ describe('route table against the installed AWS SDK models', () => {
     it(`no ${service} route claims an SDK operation that does not exist`, () => {
       const names = new Set(operations.map((op) => op.name));
       const stale = ROUTES.filter((r) => r.service === service && r.source === 'sdk' && !names.has(r.operation));
-      assert.deepEqual(stale.map((r) => r.operation), []);
+      assert.deepEqual(
+        stale.map((r) => r.operation),
+        [],
+      );
     });
   }
 
@@ -84,10 +87,19 @@ describe('route table invariants', () => {
   });
 
   it('marks the streaming operations', () => {
-    const streaming = ROUTES.filter((r) => r.stream === 'eventstream').map((r) => r.operation).sort();
+    const streaming = ROUTES.filter((r) => r.stream === 'eventstream')
+      .map((r) => r.operation)
+      .sort();
     assert.deepEqual(streaming, [
-      'AgenticRetrieveStream', 'ConverseStream', 'InvokeAgent', 'InvokeFlow', 'InvokeInlineAgent',
-      'InvokeModelWithBidirectionalStream', 'InvokeModelWithResponseStream', 'OptimizePrompt', 'RetrieveAndGenerateStream',
+      'AgenticRetrieveStream',
+      'ConverseStream',
+      'InvokeAgent',
+      'InvokeFlow',
+      'InvokeInlineAgent',
+      'InvokeModelWithBidirectionalStream',
+      'InvokeModelWithResponseStream',
+      'OptimizePrompt',
+      'RetrieveAndGenerateStream',
     ]);
   });
 
@@ -108,7 +120,11 @@ describe('route table invariants', () => {
   it('gives every template label a resource kind', () => {
     for (const r of ROUTES) {
       const labels = [...r.template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-      assert.deepEqual(labels.filter((l) => !(l in r.resources)), [], `${r.operation} has labels without a resource kind`);
+      assert.deepEqual(
+        labels.filter((l) => !(l in r.resources)),
+        [],
+        `${r.operation} has labels without a resource kind`,
+      );
     }
   });
 

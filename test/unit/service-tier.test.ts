@@ -7,18 +7,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RelayError } from '../../lambda/http/errors.js';
 import type { CallContext, TokenUsage } from '../../lambda/pipeline.js';
-import {
-  detectServiceTier,
-  parseJsonBody,
-  pricedTierOf,
-  refuseUnpricedServiceTier,
-  serviceTierOf,
-  tierGuarded,
-} from '../../lambda/policy/service-tier.js';
+import { detectServiceTier, parseJsonBody, pricedTierOf, refuseUnpricedServiceTier, serviceTierOf, tierGuarded } from '../../lambda/policy/service-tier.js';
 import { loadPriceBook, PriceBook, PriceConfigError, tierMultiplier } from '../../lambda/pricing/index.js';
 
 const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens = 0, cacheWriteInputTokens = 0): TokenUsage => ({
-  inputTokens, outputTokens, cacheReadInputTokens, cacheWriteInputTokens,
+  inputTokens,
+  outputTokens,
+  cacheReadInputTokens,
+  cacheWriteInputTokens,
 });
 
 const GPT_OSS = 'openai.gpt-oss-120b-1:0';
@@ -84,8 +80,18 @@ describe('tier prices', () => {
   it('gpt-oss-120b: priority is 1.75 × standard and flex 0.5 ×, to the nano', () => {
     // $0.00015 / $0.0006 per 1K = 150 / 600 nano-USD per token: 1000 in + 500 out = 450 000 nanos.
     assert.deepEqual(book.priceCall(GPT_OSS, usage(1000, 500)), { costNanos: 450_000, priced: true, priceKey: 'openai.gpt-oss-120b' });
-    assert.deepEqual(book.priceCall(GPT_OSS, usage(1000, 500), 'priority'), { costNanos: 787_500, priced: true, priceKey: 'openai.gpt-oss-120b', serviceTier: 'priority' });
-    assert.deepEqual(book.priceCall(GPT_OSS, usage(1000, 500), 'flex'), { costNanos: 225_000, priced: true, priceKey: 'openai.gpt-oss-120b', serviceTier: 'flex' });
+    assert.deepEqual(book.priceCall(GPT_OSS, usage(1000, 500), 'priority'), {
+      costNanos: 787_500,
+      priced: true,
+      priceKey: 'openai.gpt-oss-120b',
+      serviceTier: 'priority',
+    });
+    assert.deepEqual(book.priceCall(GPT_OSS, usage(1000, 500), 'flex'), {
+      costNanos: 225_000,
+      priced: true,
+      priceKey: 'openai.gpt-oss-120b',
+      serviceTier: 'flex',
+    });
     assert.equal(book.priceCall(GPT_OSS, usage(1000, 500), 'default').costNanos, 450_000);
     assert.equal(book.priceCall(GPT_OSS, usage(1000, 500), 'reserved').costNanos, 450_000);
     // The mantle spelling and a profile prefix find the same tiers.
@@ -133,7 +139,10 @@ describe('tier prices', () => {
     assert.equal(doubled.priceCall(GPT_OSS, usage(1000, 500), 'priority').costNanos, 900_000);
     assert.equal(doubled.priceCall(GPT_OSS, usage(1000, 500), 'flex').costNanos, 225_000);
     // Entries laid over by RELAY_PRICES_JSON get the same multipliers.
-    const both = loadPriceBook({ RELAY_PRICES_TIER_MULTIPLIERS: '{"flex": 0.25}', RELAY_PRICES_JSON: '{"my.model": {"input": 0.001, "output": 0.001, "tiers": {"flex": true}}}' });
+    const both = loadPriceBook({
+      RELAY_PRICES_TIER_MULTIPLIERS: '{"flex": 0.25}',
+      RELAY_PRICES_JSON: '{"my.model": {"input": 0.001, "output": 0.001, "tiers": {"flex": true}}}',
+    });
     assert.equal(both.priceCall('my.model', usage(1000, 0), 'flex').costNanos, 250_000);
     for (const [value, pattern] of [
       ['{"priority": -1}', /RELAY_PRICES_TIER_MULTIPLIERS\.priority: must be a finite, non-negative number/],
@@ -142,7 +151,11 @@ describe('tier prices', () => {
       ['{"flex": "half"}', /RELAY_PRICES_TIER_MULTIPLIERS\.flex: must be a non-negative decimal/],
       ['{', /RELAY_PRICES_TIER_MULTIPLIERS: not valid JSON/],
     ] as const) {
-      assert.throws(() => loadPriceBook({ RELAY_PRICES_TIER_MULTIPLIERS: value }), (error: Error) => error instanceof PriceConfigError && pattern.test(error.message), value);
+      assert.throws(
+        () => loadPriceBook({ RELAY_PRICES_TIER_MULTIPLIERS: value }),
+        (error: Error) => error instanceof PriceConfigError && pattern.test(error.message),
+        value,
+      );
     }
   });
 
@@ -198,8 +211,14 @@ describe('refuseUnpricedServiceTier', () => {
       () => refuseUnpricedServiceTier(budgeted, callWith(HAIKU, { messages: [], serviceTier: { type: 'priority' } }), price),
       refusal(403, 'AccessDeniedException', /no price for the priority service tier of model anthropic\.claude-3-haiku-20240307-v1:0/),
     );
-    assert.throws(() => refuseUnpricedServiceTier({ tpm_limit: 1000 }, callWith(HAIKU, {}, { 'x-amzn-bedrock-service-tier': 'flex' }), price), refusal(403, 'AccessDeniedException', /flex service tier/));
-    assert.throws(() => refuseUnpricedServiceTier({ model_tpm_limit: { '*': 10 } }, callWith(undefined, { service_tier: 'flex' }), price), refusal(403, 'AccessDeniedException', /of this call/));
+    assert.throws(
+      () => refuseUnpricedServiceTier({ tpm_limit: 1000 }, callWith(HAIKU, {}, { 'x-amzn-bedrock-service-tier': 'flex' }), price),
+      refusal(403, 'AccessDeniedException', /flex service tier/),
+    );
+    assert.throws(
+      () => refuseUnpricedServiceTier({ model_tpm_limit: { '*': 10 } }, callWith(undefined, { service_tier: 'flex' }), price),
+      refusal(403, 'AccessDeniedException', /of this call/),
+    );
   });
 
   it('refuses an unknown tier value to a budgeted key with 400', () => {

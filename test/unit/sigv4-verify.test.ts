@@ -11,15 +11,7 @@ import fc from 'fast-check';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import {
-  canonicalQuery,
-  canonicalUri,
-  checkScope,
-  parseAuthorization,
-  payloadHash,
-  verifySignature,
-  type WireRequest,
-} from '../../lambda/auth/sigv4.js';
+import { canonicalQuery, canonicalUri, checkScope, parseAuthorization, payloadHash, verifySignature, type WireRequest } from '../../lambda/auth/sigv4.js';
 import { RelayError } from '../../lambda/http/errors.js';
 
 const SUITE_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -32,21 +24,59 @@ const SUITE: ReadonlyArray<readonly [string, string, string, string, Record<stri
   ['get-vanilla', 'GET', '/', '', {}, '', 'host;x-amz-date', '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31'],
   ['post-vanilla', 'POST', '/', '', {}, '', 'host;x-amz-date', '5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b'],
   ['post-vanilla-query', 'POST', '/', 'Param1=value1', {}, '', 'host;x-amz-date', '28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11'],
-  ['get-vanilla-query-order-key-case', 'GET', '/', 'Param2=value2&Param1=value1', {}, '', 'host;x-amz-date', 'b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500'],
   [
-    'get-vanilla-query-unreserved', 'GET', '/',
+    'get-vanilla-query-order-key-case',
+    'GET',
+    '/',
+    'Param2=value2&Param1=value1',
+    {},
+    '',
+    'host;x-amz-date',
+    'b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500',
+  ],
+  [
+    'get-vanilla-query-unreserved',
+    'GET',
+    '/',
     '-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
-    {}, '', 'host;x-amz-date', '9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197',
+    {},
+    '',
+    'host;x-amz-date',
+    '9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197',
   ],
   ['get-vanilla-utf8-query', 'GET', '/', '%E1%88%B4=bar', {}, '', 'host;x-amz-date', '2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04'],
   // The request line carries the raw UTF-8 path, which is encoded once.
   ['get-utf8', 'GET', '/ሴ', '', {}, '', 'host;x-amz-date', '8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85'],
-  ['get-header-value-trim', 'GET', '/', '', { 'my-header1': 'value1', 'my-header2': '"a   b   c"' }, '', 'host;my-header1;my-header2;x-amz-date', 'acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736'],
-  // Repeated headers arrive joined with ',' (as a Function URL delivers them).
-  ['get-header-key-duplicate', 'GET', '/', '', { 'my-header1': 'value2,value2,value1' }, '', 'host;my-header1;x-amz-date', 'c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea'],
   [
-    'post-x-www-form-urlencoded', 'POST', '/', '', { 'content-type': 'application/x-www-form-urlencoded' }, 'Param1=value1',
-    'content-type;host;x-amz-date', 'ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a',
+    'get-header-value-trim',
+    'GET',
+    '/',
+    '',
+    { 'my-header1': 'value1', 'my-header2': '"a   b   c"' },
+    '',
+    'host;my-header1;my-header2;x-amz-date',
+    'acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736',
+  ],
+  // Repeated headers arrive joined with ',' (as a Function URL delivers them).
+  [
+    'get-header-key-duplicate',
+    'GET',
+    '/',
+    '',
+    { 'my-header1': 'value2,value2,value1' },
+    '',
+    'host;my-header1;x-amz-date',
+    'c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea',
+  ],
+  [
+    'post-x-www-form-urlencoded',
+    'POST',
+    '/',
+    '',
+    { 'content-type': 'application/x-www-form-urlencoded' },
+    'Param1=value1',
+    'content-type;host;x-amz-date',
+    'ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a',
   ],
 ];
 
@@ -83,7 +113,10 @@ describe('AWS Signature Version 4 test suite vectors', () => {
 
 describe('canonical forms', () => {
   it('encodes the wire path once more, segment by segment (what the SDKs sign for every service but S3)', () => {
-    assert.equal(canonicalUri('/bedrock/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse'), '/bedrock/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse');
+    assert.equal(
+      canonicalUri('/bedrock/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse'),
+      '/bedrock/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse',
+    );
     assert.equal(canonicalUri('/'), '/');
     assert.equal(canonicalUri('/a/b/'), '/a/b/');
     assert.equal(canonicalUri("/a!'()*~"), '/a%21%27%28%29%2A~');
@@ -101,7 +134,7 @@ describe('canonical forms', () => {
     refusedAs('InvalidSignatureException', () => canonicalQuery('a=%E0%A4%A'));
   });
 
-  it('takes the stated payload hash, UNSIGNED-PAYLOAD, or the body\'s own; a false statement is refused', () => {
+  it("takes the stated payload hash, UNSIGNED-PAYLOAD, or the body's own; a false statement is refused", () => {
     const base = { method: 'POST', rawPath: '/', rawQueryString: '', body: Buffer.from('{}') };
     const bodyHash = '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
     assert.equal(payloadHash({ ...base, headers: {} }), bodyHash);
@@ -129,7 +162,7 @@ describe('canonical forms', () => {
     for (const authorization of [
       'AWS4-HMAC-SHA256',
       `AWS4-HMAC-SHA256 Credential=${SUITE_SCOPE}, SignedHeaders=host`,
-      'AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/wrong, SignedHeaders=host, Signature=' + '0'.repeat(64),
+      `AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/wrong, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
       `AWS4-HMAC-SHA256 Credential=${SUITE_SCOPE}, SignedHeaders=Host, Signature=${'0'.repeat(64)}`,
       `AWS4-HMAC-SHA256 Credential=${SUITE_SCOPE}, SignedHeaders=host, Signature=xyz`,
     ]) {
@@ -150,14 +183,29 @@ describe('against the SDK signer on random requests', () => {
   const body = fc.uint8Array({ maxLength: 64 });
   const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE');
 
-  const escape = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const rfc3986 = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   // How the SDK serialises a query on the wire (@smithy/querystring-builder): each name and value RFC 3986-encoded.
-  const wireQuery = (q: Record<string, string>) => Object.entries(q).map(([name, value]) => `${escape(name)}=${escape(value)}`).join('&');
+  const wireQuery = (q: Record<string, string>) =>
+    Object.entries(q)
+      .map(([name, value]) => `${rfc3986(name)}=${rfc3986(value)}`)
+      .join('&');
 
   async function signedWire(m: string, segments: string[], q: Record<string, string>, b: Uint8Array, statePayload: boolean): Promise<WireRequest> {
-    const path = `/bedrock/${segments.map(escape).join('/')}`;
-    const request = new HttpRequest({ method: m, protocol: 'http:', hostname: '127.0.0.1', port: 4000, path, query: q, headers: { host: '127.0.0.1:4000', 'content-type': 'application/json' }, body: b });
-    const signed = await (statePayload ? signer : new SignatureV4({ service: 'bedrock', region: 'us-east-1', credentials, sha256: Hash.bind(null, 'sha256'), uriEscapePath: true, applyChecksum: false })).sign(request);
+    const path = `/bedrock/${segments.map(rfc3986).join('/')}`;
+    const request = new HttpRequest({
+      method: m,
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port: 4000,
+      path,
+      query: q,
+      headers: { host: '127.0.0.1:4000', 'content-type': 'application/json' },
+      body: b,
+    });
+    const signed = await (statePayload
+      ? signer
+      : new SignatureV4({ service: 'bedrock', region: 'us-east-1', credentials, sha256: Hash.bind(null, 'sha256'), uriEscapePath: true, applyChecksum: false })
+    ).sign(request);
     return { method: m, rawPath: path, rawQueryString: wireQuery(q), headers: signed.headers as Record<string, string>, body: b };
   }
 

@@ -13,7 +13,13 @@ import { awsErrorReply, eventStreamReply, jsonReply, type Reply } from './reply.
 const SESSION_ID = /^[0-9a-zA-Z._:-]{2,100}$/;
 
 function invalidSessionId(sessionId: string): Reply | undefined {
-  return SESSION_ID.test(sessionId) ? undefined : awsErrorReply(400, 'ValidationException', '1 validation error detected: Value at \'sessionId\' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-zA-Z._:-]+');
+  return SESSION_ID.test(sessionId)
+    ? undefined
+    : awsErrorReply(
+        400,
+        'ValidationException',
+        "1 validation error detected: Value at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-zA-Z._:-]+",
+      );
 }
 
 export function invokeAgent(ctx: OperationContext): Reply {
@@ -78,10 +84,9 @@ export function retrieveAndGenerate(ctx: OperationContext): Reply {
 
 export function retrieveAndGenerateStream(ctx: OperationContext): Reply {
   const text = replyText(ctx);
-  return eventStreamReply(
-    [...ctx.replyChunks.map((chunk) => eventFrame('output', { text: chunk })), eventFrame('citation', { citation: citation(text) })],
-    { 'x-amzn-bedrock-knowledge-base-session-id': stringField(ctx.json, 'sessionId') ?? randomUUID() },
-  );
+  return eventStreamReply([...ctx.replyChunks.map((chunk) => eventFrame('output', { text: chunk })), eventFrame('citation', { citation: citation(text) })], {
+    'x-amzn-bedrock-knowledge-base-session-id': stringField(ctx.json, 'sessionId') ?? randomUUID(),
+  });
 }
 
 export function agenticRetrieveStream(ctx: OperationContext): Reply {
@@ -177,7 +182,13 @@ export function getExecutionFlowSnapshot(ctx: OperationContext): Reply {
     flowAliasIdentifier: ctx.params['flowAliasIdentifier'],
     flowVersion: '1',
     executionRoleArn: `arn:aws:iam::${ctx.accountId}:role/fake-flow-role`,
-    definition: JSON.stringify({ nodes: [{ name: 'FlowInputNode', type: 'Input' }, { name: 'FlowOutputNode', type: 'Output' }], connections: [] }),
+    definition: JSON.stringify({
+      nodes: [
+        { name: 'FlowInputNode', type: 'Input' },
+        { name: 'FlowOutputNode', type: 'Output' },
+      ],
+      connections: [],
+    }),
   });
 }
 

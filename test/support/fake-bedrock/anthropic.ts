@@ -5,7 +5,12 @@
 import { randomId, replyText, type OperationContext } from './context.js';
 import { expectedAnthropicUsage } from './usage.js';
 
-type AnthropicEvent = { readonly type: string } & Readonly<Record<string, unknown>>;
+export type AnthropicEvent = { readonly type: string } & Readonly<Record<string, unknown>>;
+
+/** A content block of an assistant message; a text block may arrive as several deltas. */
+export type AnthropicBlock =
+  | { readonly type: 'text'; readonly text: string | readonly string[] }
+  | { readonly type: 'tool_use'; readonly name: string; readonly input: Readonly<Record<string, unknown>> };
 
 export function anthropicMessage(ctx: OperationContext, model: string): Record<string, unknown> {
   return {
@@ -20,14 +25,20 @@ export function anthropicMessage(ctx: OperationContext, model: string): Record<s
   };
 }
 
-/**
- * The event sequence of a streamed message. As Anthropic does, `message_start` carries the input
- * figures with `output_tokens: 1` and `message_delta` the final, cumulative `output_tokens`: a
- * meter that adds the two overcounts by one.
- */
+/** The fake's own streamed answer: its reply text, one delta per reply chunk. */
 export function anthropicStreamEvents(ctx: OperationContext, model: string): AnthropicEvent[] {
-  const usage = expectedAnthropicUsage(ctx.body);
-  return [
+  return messageEvents(model, ctx.body, [{ type: 'text', text: ctx.replyChunks }]);
+}
+
+/**
+ * The event sequence of one streamed assistant message made of `blocks`. As Anthropic does,
+ * `message_start` carries the input figures with `output_tokens: 1` and `message_delta` the
+ * final, cumulative `output_tokens`: a meter that adds the two overcounts by one. The figures
+ * follow the fake's arithmetic (expectedAnthropicUsage of the request body).
+ */
+export function messageEvents(model: string, body: Uint8Array | string, blocks: readonly AnthropicBlock[]): AnthropicEvent[] {
+  const usage = expectedAnthropicUsage(body);
+  const events: AnthropicEvent[] = [
     {
       type: 'message_start',
       message: {
@@ -41,10 +52,26 @@ export function anthropicStreamEvents(ctx: OperationContext, model: string): Ant
         usage: { ...usage, output_tokens: 1 },
       },
     },
-    { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
-    ...ctx.replyChunks.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
-    { type: 'content_block_stop', index: 0 },
-    { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: usage.output_tokens } },
-    { type: 'message_stop' },
   ];
+  for (const [index, block] of blocks.entries()) {
+    if (block.type === 'text') {
+      events.push({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
+      for (const text of typeof block.text === 'string' ? [block.text] : block.text) {
+        events.push({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } });
+      }
+    } else {
+      events.push({ type: 'content_block_start', index, content_block: { type: 'tool_use', id: randomId('toolu_bdrk_'), name: block.name, input: {} } });
+      // Tool input arrives as JSON text split across deltas; split it so the client must join them.
+      const json = JSON.stringify(block.input);
+      const cut = Math.floor(json.length / 2);
+      for (const part of [json.slice(0, cut), json.slice(cut)]) {
+        events.push({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: part } });
+      }
+    }
+    events.push({ type: 'content_block_stop', index });
+  }
+  const stopReason = blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn';
+  events.push({ type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
+  events.push({ type: 'message_stop' });
+  return events;
 }

@@ -25,7 +25,11 @@ export const FAKE_FOUNDATION_MODELS: readonly CatalogModel[] = [
   model('meta.llama3-3-70b-instruct-v1:0', 'Llama 3.3 70B Instruct', 'Meta', ['TEXT'], ['INFERENCE_PROFILE']),
   model('cohere.command-r-v1:0', 'Command R', 'Cohere', ['TEXT'], ['ON_DEMAND']),
   model('openai.gpt-oss-120b-1:0', 'gpt-oss-120b', 'OpenAI', ['TEXT'], ['ON_DEMAND']),
-  { ...model('amazon.titan-embed-text-v2:0', 'Titan Text Embeddings V2', 'Amazon', ['TEXT'], ['ON_DEMAND']), outputModalities: ['EMBEDDING'], streaming: false },
+  {
+    ...model('amazon.titan-embed-text-v2:0', 'Titan Text Embeddings V2', 'Amazon', ['TEXT'], ['ON_DEMAND']),
+    outputModalities: ['EMBEDDING'],
+    streaming: false,
+  },
 ];
 
 interface CatalogProfile {
@@ -71,9 +75,7 @@ export function listInferenceProfiles(ctx: OperationContext): Reply {
 
 export function getInferenceProfile(ctx: OperationContext): Reply {
   const wanted = ctx.params['inferenceProfileIdentifier'] ?? '';
-  const found = FAKE_INFERENCE_PROFILES.map((p) => profileJson(p, ctx)).find(
-    (p) => p.inferenceProfileId === wanted || p.inferenceProfileArn === wanted,
-  );
+  const found = FAKE_INFERENCE_PROFILES.map((p) => profileJson(p, ctx)).find((p) => p.inferenceProfileId === wanted || p.inferenceProfileArn === wanted);
   return found ? jsonReply(200, found) : awsErrorReply(404, 'ResourceNotFoundException', `Inference profile ${wanted} not found.`);
 }
 
@@ -93,9 +95,7 @@ export function listFoundationModels(ctx: OperationContext): Reply {
 export function getFoundationModel(ctx: OperationContext): Reply {
   const wanted = ctx.params['modelIdentifier'] ?? '';
   const found = FAKE_FOUNDATION_MODELS.map((m) => modelJson(m, ctx)).find((m) => m.modelId === wanted || m.modelArn === wanted);
-  return found
-    ? jsonReply(200, { modelDetails: found })
-    : awsErrorReply(404, 'ResourceNotFoundException', `The model ${wanted} does not exist.`);
+  return found ? jsonReply(200, { modelDetails: found }) : awsErrorReply(404, 'ResourceNotFoundException', `The model ${wanted} does not exist.`);
 }
 
 function profileJson(p: CatalogProfile, ctx: OperationContext) {
@@ -133,9 +133,7 @@ function paginate<T>(items: readonly T[], ctx: OperationContext): { page: T[]; n
   const max = Number(ctx.query.get('maxResults') ?? items.length) || items.length;
   const start = Number(Buffer.from(ctx.query.get('nextToken') ?? '', 'base64').toString('utf8')) || 0;
   const end = start + max;
-  return end < items.length
-    ? { page: items.slice(start, end), nextToken: Buffer.from(String(end)).toString('base64') }
-    : { page: items.slice(start) };
+  return end < items.length ? { page: items.slice(start, end), nextToken: Buffer.from(String(end)).toString('base64') } : { page: items.slice(start) };
 }
 
 function model(

@@ -168,11 +168,7 @@ export function familyErrorReply(family: ApiFamily, status: number, errorType: s
     case 'bedrock':
       return awsErrorReply(status, errorType, message);
     case 'anthropic':
-      return jsonReply(
-        status,
-        { type: 'error', error: { type: ANTHROPIC_ERROR_TYPES[status] ?? 'api_error', message } },
-        { 'x-amzn-errortype': errorType },
-      );
+      return jsonReply(status, { type: 'error', error: { type: ANTHROPIC_ERROR_TYPES[status] ?? 'api_error', message } }, { 'x-amzn-errortype': errorType });
     case 'openai':
       return jsonReply(
         status,

@@ -3,13 +3,7 @@ import { anthropicMessage, anthropicStreamEvents } from './anthropic.js';
 import { isoSeconds, randomId, replyText, stringField, type OperationContext } from './context.js';
 import { chunkFrame, eventFrame, padding } from './eventstream.js';
 import { eventStreamReply, jsonReply, type Reply } from './reply.js';
-import {
-  expectedConverseUsage,
-  expectedCountTokens,
-  expectedGuardrailUnits,
-  expectedInvocationMetrics,
-  FAKE_LATENCY_MS,
-} from './usage.js';
+import { expectedConverseUsage, expectedCountTokens, expectedGuardrailUnits, expectedInvocationMetrics, FAKE_LATENCY_MS } from './usage.js';
 
 export function converse(ctx: OperationContext): Reply {
   return jsonReply(200, {

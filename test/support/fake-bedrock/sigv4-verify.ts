@@ -124,7 +124,12 @@ export function verifySigV4(input: SigV4Input, expect: SigV4Expectation): SigV4R
     return fail('InvalidSignatureException', message, 'credential scope date differs from x-amz-date', scoped);
   }
   if (region !== expect.region) {
-    return fail('InvalidSignatureException', 'Credential should be scoped to a valid region.', `credential scope region ${region}, expected ${expect.region}`, scoped);
+    return fail(
+      'InvalidSignatureException',
+      'Credential should be scoped to a valid region.',
+      `credential scope region ${region}, expected ${expect.region}`,
+      scoped,
+    );
   }
   if (!expect.services.includes(service)) {
     const message = `Credential should be scoped to correct service: '${expect.services[0] ?? ''}'.`;
@@ -285,7 +290,10 @@ function parseAuthorization(value: string): ParsedAuthorization | { error: strin
     return { error: `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${fields.get('Credential')}'` };
   }
   const [accessKeyId, scopeDate, region, service, terminator] = credentialParts as [string, string, string, string, string];
-  const signedHeaders = fields.get('SignedHeaders')!.split(';').filter((h) => h.length > 0);
+  const signedHeaders = fields
+    .get('SignedHeaders')!
+    .split(';')
+    .filter((h) => h.length > 0);
   return {
     credential: { accessKeyId, scopeDate, region, service, terminator },
     signedHeaders,
@@ -346,7 +354,10 @@ function parseAmzDate(value: string): number | undefined {
 }
 
 export function toAmzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 function fromHttpDate(value: string | undefined): string | undefined {

@@ -46,8 +46,16 @@ interface StatusFailure {
 
 const STATUS_FAILURES: Readonly<Record<string, StatusFailure>> = {
   [FAKE_FAILURE_MODELS.throttle]: { status: 429, errorType: 'ThrottlingException', message: 'Too many requests, please wait before trying again.' },
-  [FAKE_FAILURE_MODELS.validation]: { status: 400, errorType: 'ValidationException', message: 'Malformed input request, please reformat your input and try again.' },
-  [FAKE_FAILURE_MODELS.accessDenied]: { status: 403, errorType: 'AccessDeniedException', message: "You don't have access to the model with the specified model ID." },
+  [FAKE_FAILURE_MODELS.validation]: {
+    status: 400,
+    errorType: 'ValidationException',
+    message: 'Malformed input request, please reformat your input and try again.',
+  },
+  [FAKE_FAILURE_MODELS.accessDenied]: {
+    status: 403,
+    errorType: 'AccessDeniedException',
+    message: "You don't have access to the model with the specified model ID.",
+  },
   [FAKE_FAILURE_MODELS.notFound]: { status: 404, errorType: 'ResourceNotFoundException', message: 'The requested resource could not be found.' },
   [FAKE_FAILURE_MODELS.modelError]: { status: 424, errorType: 'ModelErrorException', message: 'The model returned an error.' },
   [FAKE_FAILURE_MODELS.internal]: { status: 500, errorType: 'InternalServerException', message: 'The server encountered an internal error.' },

@@ -48,12 +48,7 @@ export function requestedMaxTokens(bodyText: string): number | undefined {
   const json = parseObject(bodyText);
   if (json === undefined) return undefined;
   const inference = json['inferenceConfig'];
-  const candidates = [
-    isObject(inference) ? inference['maxTokens'] : undefined,
-    json['max_tokens'],
-    json['max_completion_tokens'],
-    json['max_output_tokens'],
-  ];
+  const candidates = [isObject(inference) ? inference['maxTokens'] : undefined, json['max_tokens'], json['max_completion_tokens'], json['max_output_tokens']];
   for (const candidate of candidates) {
     if (typeof candidate === 'number' && Number.isInteger(candidate) && candidate > 0) return candidate;
   }
