@@ -177,14 +177,21 @@ describe('CoalescingLedger on its own', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const doc = {
-      send: async (command: { input: { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> } }) => {
+      send: async (command: {
+        input: { UpdateExpression?: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> };
+      }) => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         try {
           if (gate) await gate;
-          const { ExpressionAttributeNames: names = {}, ExpressionAttributeValues: values = {} } = command.input;
+          const { UpdateExpression: expression = '', ExpressionAttributeNames: names = {}, ExpressionAttributeValues: values = {} } = command.input;
+          // The ADD clause's `#name :value` pairs, read as DynamoDB reads them (whatever the placeholders are called).
+          const addClause = /\bADD\s+(.*?)(?=\s+(?:SET|REMOVE|DELETE)\b|$)/.exec(expression)?.[1] ?? '';
           const added: Record<string, unknown> = {};
-          for (const [alias, name] of Object.entries(names)) if (alias.startsWith('#c')) added[name] = values[`:${alias.slice(1)}`];
+          for (const pair of addClause.split(',')) {
+            const [alias, placeholder] = pair.trim().split(/\s+/);
+            if (alias && placeholder) added[names[alias] ?? alias] = values[placeholder];
+          }
           adds.push(added);
           return {};
         } finally {
