@@ -4,7 +4,7 @@
  * Converse calls (HTTP/1.1 keep-alive) with the master key or a cached virtual key. Prints the
  * functions and packages with the most self time on the relay's main thread.
  *
- *   node --import tsx bench/profile-local.ts [master|virtual] [calls]
+ *   node --import tsx bench/profile-local.ts [master|virtual] [calls] [concurrent clients, default 1]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { MASTER_KEY } from './lib/bench-key.js';
 
 const which = process.argv[2] ?? 'master';
 const calls = Number(process.argv[3] ?? 3000);
+const clients = Number(process.argv[4] ?? 1);
 const fake = await startFakeBedrock();
 const dir = mkdtempSync(join(tmpdir(), 'relay-profile-'));
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'lambda/local/main.ts'], {
@@ -28,7 +29,7 @@ const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '-
     RELAY_MASTER_KEY: MASTER_KEY,
     RELAY_DATA_DIR: join(dir, 'data'),
     PORT: '0',
-    ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE'),
+    ...pick('POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED', 'RELAY_MASTER_USAGE', 'RELAY_USAGE_COALESCE_MS'),
   },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
@@ -45,7 +46,7 @@ const url = await new Promise<string>((resolve) => {
 child.stdout!.removeAllListeners('data');
 child.stdout!.resume();
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const send = (path: string, key: string, body: string) =>
   new Promise<{ status: number; text: string }>((resolve, reject) => {
     const req = http.request(
@@ -69,12 +70,17 @@ if (which === 'virtual') {
 const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }], inferenceConfig: { maxTokens: 16 } });
 const path = `/bedrock/model/${encodeURIComponent('amazon.nova-micro-v1:0')}/converse`;
 const started = performance.now();
-for (let i = 0; i < calls; i++) {
-  const answer = await send(path, key, body);
-  if (answer.status !== 200) throw new Error(`${answer.status} ${answer.text}`);
-}
+let next = 0;
+await Promise.all(
+  Array.from({ length: clients }, async () => {
+    while (next++ < calls) {
+      const answer = await send(path, key, body);
+      if (answer.status !== 200) throw new Error(`${answer.status} ${answer.text}`);
+    }
+  }),
+);
 const elapsed = performance.now() - started;
-process.stderr.write(`${calls} calls (${which} key) in ${elapsed.toFixed(0)} ms: ${(elapsed / calls).toFixed(3)} ms a call end to end\n`);
+process.stderr.write(`${calls} calls (${which} key, ${clients} at once) in ${elapsed.toFixed(0)} ms: ${(elapsed / calls).toFixed(3)} ms a call end to end\n`);
 agent.destroy();
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
@@ -121,8 +127,57 @@ const top = (m: Map<string, number>, n: number) =>
     .slice(0, n)
     .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000 / calls).toFixed(3)} ms/call  ${name}`)
     .join('\n');
+// Each sample charged to the nearest frame of the project's own code on its stack: which of the
+// relay's steps the library and native time above is spent for.
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const byProjectFrame = new Map<string, number>();
+for (const [id, us] of self) {
+  let at: number | undefined = id;
+  let name = '(no project frame)';
+  while (at !== undefined) {
+    const frame = byId.get(at)!.callFrame;
+    if (frame.url.includes('/lambda/') && !frame.url.includes('node_modules')) {
+      name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/lambda\//, 'lambda/')}:${frame.lineNumber + 1}`;
+      break;
+    }
+    at = parent.get(at);
+  }
+  if (name === '(no project frame)') {
+    // Name it by the outermost frames instead (the event that woke the loop).
+    const chain: string[] = [];
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
+    name = `(no project frame) ${chain
+      .filter((f) => f !== '(root)')
+      .slice(0, 3)
+      .join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
+  }
+  if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+  byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
+}
+// Inclusive time by what woke the event loop (the outermost two frames of each stack).
+const byEntry = new Map<string, number>();
+const byMicrotask = new Map<string, number>();
+for (const [id, us] of self) {
+  const chain: string[] = [];
+  for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
+  const entry = chain
+    .filter((f) => f !== '(root)')
+    .slice(0, 2)
+    .join(' > ');
+  if (entry !== '(idle)') byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
+  if (entry === 'processTicksAndRejections > runMicrotasks') {
+    const frames: string[] = [];
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const f = byId.get(up)!.callFrame;
+      frames.unshift(`${f.functionName || '(anonymous)'}@${f.url.replace(/^.*\/(node_modules\/)?/, '')}`);
+    }
+    const resumed = frames.slice(3, 6).join(' > ');
+    byMicrotask.set(resumed, (byMicrotask.get(resumed) ?? 0) + us);
+  }
+}
 process.stdout.write(
-  `\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n`,
+  `\nmain thread: ${(total / 1000).toFixed(0)} ms sampled, ${(((total - idle) / total) * 100).toFixed(0)} % busy, ${((total - idle) / 1000 / calls).toFixed(3)} ms busy a call\nself time by package:\n${top(byPackage, 18)}\n\nby function:\n${top(byFunction, 30)}\n\nby nearest project frame:\n${top(byProjectFrame, 25)}\n\nby what woke the loop:\n${top(byEntry, 15)}\n\npromise continuations, by the code resumed:\n${top(byMicrotask, 25)}\n`,
 );
 rmSync(dir, { recursive: true, force: true });
 

@@ -14,7 +14,7 @@ import { createAccountingAdmission } from './accounting/admission.js';
 import { Budgets } from './accounting/budget.js';
 import { worstCase } from './accounting/reservation.js';
 import { pricedTierOf } from './policy/service-tier.js';
-import { Ledger } from './accounting/ledger.js';
+import { Ledger, type LedgerDeps } from './accounting/ledger.js';
 import { Leases, RateWindows } from './accounting/limits.js';
 import { UsageReports } from './accounting/report.js';
 import type { RetryPolicy } from './accounting/retry.js';
@@ -42,7 +42,16 @@ export interface AppOverrides {
   /** Where accounting logs (the per-call line, ledger-write-failed records) and EMF metrics go (tests capture them); default: Powertools' stdout. */
   readonly telemetry?: { readonly log?: LogFn; readonly writeMetrics?: (line: string) => void };
   /** Accounting tuning for tests: the ledger's retry policy and parallel-request lease timing. */
-  readonly accounting?: { readonly ledgerRetry?: RetryPolicy; readonly leaseTtlMs?: number; readonly leaseRenewEveryMs?: number };
+  readonly accounting?: {
+    readonly ledgerRetry?: RetryPolicy;
+    readonly leaseTtlMs?: number;
+    readonly leaseRenewEveryMs?: number;
+    /**
+     * What records each call's usage, given the Ledger: the local server coalesces plain ADDs
+     * (lambda/accounting/coalescing-ledger.ts); default (Lambda): the Ledger, one write per call.
+     */
+    readonly usageRecorder?: (ledger: Ledger, deps: LedgerDeps) => Pick<Ledger, 'record'>;
+  };
 }
 
 /**
@@ -118,7 +127,9 @@ export async function appFromEnv(env: Env = process.env, overrides: AppOverrides
     ttlMs: overrides.accounting?.leaseTtlMs ?? seconds(env.RELAY_LEASE_TTL_SECONDS, 'RELAY_LEASE_TTL_SECONDS'),
     renewEveryMs: overrides.accounting?.leaseRenewEveryMs,
   });
-  const ledger = new Ledger({ doc: dynamo.doc, table, log: accountingLog, clock, retry: overrides.accounting?.ledgerRetry });
+  const ledgerDeps: LedgerDeps = { doc: dynamo.doc, table, log: accountingLog, clock, retry: overrides.accounting?.ledgerRetry };
+  const ledger = new Ledger(ledgerDeps);
+  const usageRecorder = overrides.accounting?.usageRecorder?.(ledger, ledgerDeps) ?? ledger;
   const budgets = new Budgets({
     doc: dynamo.doc,
     table,
@@ -128,7 +139,7 @@ export async function appFromEnv(env: Env = process.env, overrides: AppOverrides
     onUnsettled: (token, id, entry) => ledger.recordUnsettled(token, id, entry),
   });
   const admission = createAccountingAdmission({
-    ledger,
+    ledger: usageRecorder,
     budgets,
     reservationTtlMs: seconds(env.RELAY_RESERVATION_TTL_SECONDS, 'RELAY_RESERVATION_TTL_SECONDS'),
     worstCase: (call) =>

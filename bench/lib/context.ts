@@ -37,6 +37,8 @@ export function relayEnv(endpoint: string): Record<string, string> {
     // call), unless the run says otherwise: they are part of what a call costs.
     ...(process.env.POWERTOOLS_LOG_LEVEL ? { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL } : {}),
     ...(process.env.POWERTOOLS_METRICS_DISABLED ? { POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED } : {}),
+    // The local server's usage coalescing window (0: a write per call, as before issue 12 and as in Lambda).
+    ...(process.env.RELAY_USAGE_COALESCE_MS ? { RELAY_USAGE_COALESCE_MS: process.env.RELAY_USAGE_COALESCE_MS } : {}),
   };
 }
 

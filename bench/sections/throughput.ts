@@ -1,6 +1,8 @@
 /**
  * (c) Throughput with 1, 16 and 128 concurrent clients (autocannon, HTTP/1.1 keep-alive),
- * relay vs direct. The fake runs in a process of its own so the load generator, the fake and
+ * relay vs direct, and beside them the floor: the direct call through a plain TCP pipe in a
+ * process of its own (bench/processes/tcp-pipe.ts), what any extra process on the path costs
+ * in throughput on this machine. The fake runs in a process of its own so the load generator, the fake and
  * the relay each have an event loop; on a 2-core machine they still share the cores, which
  * is the honest condition for a relay that shares its host (Bedrock itself would be remote).
  */
@@ -8,12 +10,13 @@ import autocannon, { type Result } from 'autocannon';
 import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
 import { converseCall, relayEnv, type BenchContext } from '../lib/context.js';
 import { directDoor, probe, relayHttpDoor } from '../lib/doors.js';
-import { spawnFake, spawnRelay } from '../lib/processes.js';
+import { spawnFake, spawnRelay, spawnTcpPipe } from '../lib/processes.js';
 import type { Row, SectionResult } from '../lib/report.js';
 import { createHash } from 'node:crypto';
 
 /** Issue 12: at 128 virtual-key clients the local server keeps this share of direct throughput. */
 const TARGET_SHARE_128 = 0.7;
+const FLOOR = 'tcp pipe (floor)';
 
 export interface LoadTarget {
   readonly name: string;
@@ -79,15 +82,17 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
   const levels = [1, 16, 128];
   const fake = await spawnFake();
   const relay = await spawnRelay(relayEnv(fake.url));
+  const pipe = await spawnTcpPipe(Number(new URL(fake.url).port));
   try {
     const key = await keyFor(ctx.key, relayHttpDoor(relay.url, MASTER_KEY));
-    const targets = [await signedDirectTarget(fake.url), await relayTarget(relay.url, key)];
+    const targets = [await signedDirectTarget(fake.url), await relayTarget(relay.url, key), { ...(await signedDirectTarget(pipe.url)), name: FLOOR }];
     // JIT and connection pools warm before anything is counted.
     for (const target of targets) await load(target, 16, 1);
 
-    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [] };
+    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [], [FLOOR]: [] };
     for (const [index, connections] of levels.entries()) {
-      const order = index % 2 === 0 ? targets : [...targets].reverse();
+      // The order rotates, so a drift of the machine's load falls on every target alike.
+      const order = targets.map((_, i) => targets[(i + index) % targets.length]!);
       for (const target of order) {
         ctx.progress(`throughput: ${target.name}, ${connections} connections, ${durationSeconds} s`);
         figures[target.name]!.push(await load(target, connections, durationSeconds));
@@ -106,14 +111,24 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const clients = `${connections} client${connections === 1 ? '' : 's'}`;
       const share = directFigures.requestsPerSecond > 0 ? relayFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
       const target = connections === 128 ? { target: `≥ ${TARGET_SHARE_128 * 100} % of direct`, pass: share >= TARGET_SHARE_128 } : {};
+      const floorFigures = figures[FLOOR]![index]!;
+      const floorShare = directFigures.requestsPerSecond > 0 ? floorFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
+      const floorNote = `${(share * 100).toFixed(0)} % of direct; the floor keeps ${(floorShare * 100).toFixed(0)} %, the relay ${floorFigures.requestsPerSecond > 0 ? ((relayFigures.requestsPerSecond / floorFigures.requestsPerSecond) * 100).toFixed(0) : '?'} % of the floor`;
       rows.push(
+        {
+          section: 'throughput',
+          metric: `requests/s, ${clients}, ${FLOOR}`,
+          unit: 'req/s',
+          value: floorFigures.requestsPerSecond,
+          direct: directFigures.requestsPerSecond,
+        },
         {
           section: 'throughput',
           metric: `requests/s, ${clients}`,
           unit: 'req/s',
           value: relayFigures.requestsPerSecond,
           direct: directFigures.requestsPerSecond,
-          note,
+          note: note ? `${floorNote}; ${note}` : floorNote,
           ...target,
         },
         { section: 'throughput', metric: `latency p50, ${clients}`, unit: 'ms', value: relayFigures.latencyP50Ms, direct: directFigures.latencyP50Ms },
@@ -142,7 +157,8 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       name: 'throughput',
       rows,
       details: {
-        workload: 'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process',
+        workload:
+          'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process; the floor: direct through a TCP pipe in its own process',
         key: ctx.key.label,
         durationSeconds,
         figures,
@@ -150,6 +166,7 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       },
     };
   } finally {
+    await pipe.stop();
     await relay.stop();
     await fake.stop();
   }

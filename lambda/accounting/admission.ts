@@ -40,7 +40,7 @@ import { telemetryAlias } from './telemetry.js';
 
 export interface AccountingDeps {
   /** Absent without a key table (master-key-only mode): calls are metered for telemetry, nothing is stored. */
-  readonly ledger?: Ledger;
+  readonly ledger?: Pick<Ledger, 'record'>;
   readonly budgets?: Budgets;
   readonly windows?: RateWindows;
   readonly leases?: Leases;

@@ -90,6 +90,19 @@ export interface LedgerEntry {
   readonly estimated?: boolean;
   /** The day the reservation was booked under (for correcting a sweep's charge). */
   readonly reservationDay?: string;
+  /**
+   * Set only on a coalesced batch of calls that reserved nothing (coalescing-ledger.ts): how many
+   * calls it sums, and how many of them failed, were unpriced, were estimated. Absent: one call,
+   * counted from the flags above. Never part of a replay record (batches are replayed per call).
+   */
+  readonly calls?: LedgerCallCounts;
+}
+
+export interface LedgerCallCounts {
+  readonly requests: number;
+  readonly errors: number;
+  readonly unpriced: number;
+  readonly estimated: number;
 }
 
 /** What "ledger-write-failed" log records carry under `replay`. */
@@ -338,10 +351,11 @@ function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): 
     [KEY_COUNTERS.output, t.output],
     [KEY_COUNTERS.cacheRead, t.cacheRead],
     [KEY_COUNTERS.cacheWrite, t.cacheWrite],
-    [KEY_COUNTERS.requests, variant === 'correction' ? 0 : 1],
-    [KEY_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
+    [KEY_COUNTERS.requests, variant === 'correction' ? 0 : (entry.calls?.requests ?? 1)],
+    [KEY_COUNTERS.unpriced, entry.calls?.unpriced ?? (entry.unpriced ? 1 : 0)],
   ];
-  if (entry.estimated) counters.push([KEY_COUNTERS.estimated, 1]);
+  const estimated = entry.calls?.estimated ?? (entry.estimated ? 1 : 0);
+  if (estimated > 0) counters.push([KEY_COUNTERS.estimated, estimated]);
   if (variant === 'swap') counters.push([RESERVED_ATTRIBUTE, -reserved]);
   if (variant === 'correction') counters.push([KEY_COUNTERS.unsettled, -1]);
   const update = adds(counters, replayId);
@@ -353,6 +367,7 @@ function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): 
 
 function usageUpdate(entry: LedgerEntry, replayId?: string): Update {
   const t = entry.tokens;
+  const estimated = entry.calls?.estimated ?? (entry.estimated ? 1 : 0);
   const counters = adds(
     [
       [USAGE_COUNTERS.input, t.input],
@@ -360,11 +375,11 @@ function usageUpdate(entry: LedgerEntry, replayId?: string): Update {
       [USAGE_COUNTERS.cacheRead, t.cacheRead],
       [USAGE_COUNTERS.cacheWrite, t.cacheWrite],
       [USAGE_COUNTERS.guardrailUnits, t.guardrailUnits],
-      [USAGE_COUNTERS.requests, 1],
-      [USAGE_COUNTERS.errors, entry.failed ? 1 : 0],
-      [USAGE_COUNTERS.unpriced, entry.unpriced ? 1 : 0],
+      [USAGE_COUNTERS.requests, entry.calls?.requests ?? 1],
+      [USAGE_COUNTERS.errors, entry.calls?.errors ?? (entry.failed ? 1 : 0)],
+      [USAGE_COUNTERS.unpriced, entry.calls?.unpriced ?? (entry.unpriced ? 1 : 0)],
       [USAGE_COUNTERS.cost, entry.costNanos],
-      ...(entry.estimated ? ([[USAGE_COUNTERS.estimated, 1]] as const) : []),
+      ...(estimated > 0 ? ([[USAGE_COUNTERS.estimated, estimated]] as const) : []),
     ],
     replayId,
   );

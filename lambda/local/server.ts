@@ -3,6 +3,7 @@
  * embedded DynamoDB (dynalite) as its key store unless RELAY_KEYS_TABLE names a real table.
  * main.ts (`npm start`) and scripts/demo.ts (`npm run demo`) both start it through here.
  */
+import { CoalescingLedger, DEFAULT_COALESCE_WINDOW_MS } from '../accounting/coalescing-ledger.js';
 import { appFromEnv, type AppOverrides } from '../deps.js';
 import { createLog } from '../observability/log.js';
 import { functionUrlHandler } from '../runtime/function-url.js';
@@ -27,6 +28,8 @@ export interface LocalServer {
   /** Set when the key store is the embedded dynalite. */
   readonly embedded?: EmbeddedDynamo;
   readonly keysTable: string;
+  /** The coalescing usage recorder, once the app is built (absent with RELAY_USAGE_COALESCE_MS=0). */
+  readonly usage: () => CoalescingLedger | undefined;
   /** Graceful: stop accepting, let calls in flight finish (usage recorded), then close the store. */
   stop(graceMs?: number): Promise<{ readonly unfinished: number }>;
 }
@@ -35,12 +38,22 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const env: Record<string, string | undefined> = { ...options.env };
   // Read first: a malformed limit stops the server before it opens a store.
   const limits = limitsFromEnv(env);
+  const coalesceMs = coalesceWindowFromEnv(env);
   let embedded: EmbeddedDynamo | undefined;
   const overrides: { -readonly [K in keyof AppOverrides]: AppOverrides[K] } = { ...options.overrides };
   if (!env.RELAY_KEYS_TABLE) {
     embedded = await startEmbeddedDynamo(options.dataDir !== undefined ? { dataDir: options.dataDir } : {});
     env.RELAY_KEYS_TABLE = embedded.tableName;
     overrides.dynamo = embedded.clients;
+  }
+  // Usage writes of calls without a reservation, summed per key, day and model over a short
+  // window (lambda/accounting/coalescing-ledger.ts); 0 writes each call on its own, as Lambda does.
+  let usage: CoalescingLedger | undefined;
+  if (coalesceMs > 0 && !overrides.accounting?.usageRecorder) {
+    overrides.accounting = {
+      ...overrides.accounting,
+      usageRecorder: (ledger, deps) => (usage = new CoalescingLedger(ledger, deps, { windowMs: coalesceMs })),
+    };
   }
   installAwslambdaGlobal();
   const { log } = createLog(env.POWERTOOLS_SERVICE_NAME || 'bedrock-relay', env.POWERTOOLS_LOG_LEVEL);
@@ -69,9 +82,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     url: emulator.url,
     embedded,
     keysTable: env.RELAY_KEYS_TABLE,
+    usage: () => usage,
     stop: (graceMs) =>
       (stopped ??= (async () => {
         const result = await emulator.shutdown(graceMs);
+        // Whatever is still coalescing (calls cut at the deadline) is written before the store closes.
+        await usage?.close();
         if (embedded) {
           if (options.dataDir !== undefined) await removeEndpointFile(options.dataDir);
           await embedded.stop();
@@ -79,4 +95,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         return result;
       })()),
   };
+}
+
+/** RELAY_USAGE_COALESCE_MS: the coalescing window for usage writes; 0 switches coalescing off. */
+export function coalesceWindowFromEnv(env: Env): number {
+  const value = env.RELAY_USAGE_COALESCE_MS;
+  if (value === undefined || value === '') return DEFAULT_COALESCE_WINDOW_MS;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 1_000)
+    throw new Error(`RELAY_USAGE_COALESCE_MS must be a whole number of milliseconds from 0 to 1000, got "${value}"`);
+  return parsed;
 }
