@@ -26,7 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import { RelayError } from '../http/errors.js';
 import { isKeyRecord, type KeyRecord } from '../keys/types.js';
-import type { LogFn } from '../observability/log.js';
+import { childLog, type LogFn } from '../observability/log.js';
 import type { Admission, AdmissionControl, CallContext, CallOutcome, TokenUsage } from '../pipeline.js';
 import { authorizeCall } from '../policy/authorize.js';
 import { pricedTierOf, refuseUnpricedServiceTier } from '../policy/service-tier.js';
@@ -59,10 +59,12 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
   return {
     admit: async (call) => {
       const { principal } = call;
+      // Every line this call's accounting logs carries its requestId (settle logs through it too).
+      const log = childLog(deps.log, { requestId: call.request.requestId });
       const operation = call.match.route.operation;
       if (principal.kind === 'master') {
         call.record?.note({ keyAlias: telemetryAlias(principal), operation, model: call.model });
-        return settleWith(deps, call, MASTER_PRINCIPAL, undefined, {});
+        return settleWith(deps, log, call, MASTER_PRINCIPAL, undefined, {});
       }
       const record = principal.record;
       if (!isKeyRecord(record)) throw new RelayError(403, 'AccessDeniedException', 'The API key could not be checked.');
@@ -112,7 +114,7 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
           call.record?.note({ refusal: stage });
           throw error;
         }
-        deps.log('error', 'usage store unavailable at admission', { requestId: call.request.requestId, keyAlias, error: (error as Error)?.name });
+        log('error', 'usage store unavailable at admission', { keyAlias, error: (error as Error)?.name });
         call.record?.note({ refusal: 'store-unavailable' });
         throw new RelayError(
           503,
@@ -121,13 +123,14 @@ export function createAccountingAdmission(deps: AccountingDeps): AdmissionContro
           { 'retry-after': '1' },
         );
       }
-      return settleWith(deps, call, token, record, { lease, ticket, reservation, plan });
+      return settleWith(deps, log, call, token, record, { lease, ticket, reservation, plan });
     },
   };
 }
 
 function settleWith(
   deps: AccountingDeps,
+  log: LogFn,
   call: CallContext,
   token: string,
   record: KeyRecord | undefined,
@@ -146,11 +149,10 @@ function settleWith(
         ]);
         for (const result of results) {
           // The ledger logs its own failures for replay; a lost tpm increment only loosens a limit for a minute.
-          if (result.status === 'rejected')
-            deps.log('warn', 'settle step failed', { requestId: call.request.requestId, error: (result.reason as Error)?.name });
+          if (result.status === 'rejected') log('warn', 'settle step failed', { error: (result.reason as Error)?.name });
         }
       } catch (error) {
-        deps.log('error', 'settle failed', { requestId: call.request.requestId, error: (error as Error)?.name });
+        log('error', 'settle failed', { error: (error as Error)?.name });
       }
     },
   };
