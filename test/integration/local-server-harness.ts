@@ -20,15 +20,7 @@ export interface LocalUnderTest {
 export async function startLocal(options: { env?: Record<string, string>; fake?: FakeBedrockOptions } = {}): Promise<LocalUnderTest> {
   const fake = await startFakeBedrock(options.fake);
   const local = await startLocalServer({
-    env: {
-      ...fakeBedrockEnv(fake),
-      RELAY_MASTER_KEY: TEST_MASTER_KEY,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      ...options.env,
-    },
+    env: localServerEnv(fake, options.env),
     dataDir: undefined,
     overrides: { credentials: async () => ({ ...FAKE_CREDENTIALS }) },
   });
@@ -41,6 +33,19 @@ export async function startLocal(options: { env?: Record<string, string>; fake?:
       await local.stop(2_000);
       await fake.close();
     },
+  };
+}
+
+/** The environment the tests start a local server with: the fake upstream, the test master key, a free port, quiet telemetry. */
+export function localServerEnv(fake: FakeBedrock, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...fakeBedrockEnv(fake),
+    RELAY_MASTER_KEY: TEST_MASTER_KEY,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    ...extra,
   };
 }
 

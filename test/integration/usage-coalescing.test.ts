@@ -17,10 +17,10 @@ import { startLocalServer } from '../../lambda/local/server.js';
 import type { LogFn } from '../../lambda/observability/log.js';
 import { priceCall } from '../../lambda/pricing/index.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
-import { expectedConverseUsage, FAKE_CREDENTIALS, fakeBedrockEnv, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
-import { TEST_MASTER_KEY } from '../support/relay-harness.js';
+import { expectedConverseUsage, FAKE_CREDENTIALS, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { admin, call, createKey, keyItem, settled, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
 import { manualClock } from './keys-harness.js';
+import { localServerEnv } from './local-server-harness.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const PATH = `/bedrock/model/${encodeURIComponent(MODEL)}/converse`;
@@ -325,16 +325,7 @@ describe('the local server', () => {
     dirs.push(dataDir);
     // A window far longer than the stop's grace: only the flush on stop can write these calls.
     const local = await startLocalServer({
-      env: {
-        ...fakeBedrockEnv(fake),
-        RELAY_MASTER_KEY: TEST_MASTER_KEY,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        RELAY_USAGE_COALESCE_MS: '1000',
-        RELAY_SHUTDOWN_TIMEOUT_MS: '50',
-        POWERTOOLS_LOG_LEVEL: 'ERROR',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-      },
+      env: localServerEnv(fake, { RELAY_USAGE_COALESCE_MS: '1000', RELAY_SHUTDOWN_TIMEOUT_MS: '50' }),
       dataDir,
       overrides: { credentials: async () => ({ ...FAKE_CREDENTIALS }) },
     });
