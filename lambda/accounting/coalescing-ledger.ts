@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LogFn } from '../observability/log.js';
 import { MASTER_PRINCIPAL } from './items.js';
-import { Ledger, type LedgerDeps, type LedgerEntry, type LedgerPart, type LedgerWriteResult, type ReplayRecord } from './ledger.js';
+import { describeError, Ledger, type LedgerDeps, type LedgerEntry, type LedgerPart, type LedgerWriteResult, type ReplayRecord } from './ledger.js';
 
 export interface CoalescingOptions {
   /** How long the first call of a batch waits for others to join it (0: no window, still batched while a flush is in flight). */
@@ -57,12 +57,8 @@ export interface CoalescingStats {
   readonly callsCoalesced: number;
 }
 
-interface Group {
-  readonly entries: LedgerEntry[];
-}
-
 interface Batch {
-  readonly groups: Map<string, Group>;
+  readonly groups: Map<string, LedgerEntry[]>;
   calls: number;
   readonly done: Promise<Map<string, LedgerWriteResult>>;
   readonly resolve: (results: Map<string, LedgerWriteResult>) => void;
@@ -108,8 +104,8 @@ export class CoalescingLedger {
     const batch = (this.open ??= newBatch());
     const key = groupKey(entry);
     const group = batch.groups.get(key);
-    if (group) group.entries.push(entry);
-    else batch.groups.set(key, { entries: [entry] });
+    if (group) group.push(entry);
+    else batch.groups.set(key, [entry]);
     batch.calls++;
     this.schedule(batch);
     const results = await batch.done;
@@ -183,8 +179,8 @@ export class CoalescingLedger {
   private async write(batch: Batch): Promise<void> {
     const results = new Map<string, LedgerWriteResult>();
     await Promise.all(
-      [...batch.groups].map(async ([key, group]) => {
-        results.set(key, await this.writeGroup(group.entries));
+      [...batch.groups].map(async ([key, entries]) => {
+        results.set(key, await this.writeGroup(entries));
       }),
     );
     batch.resolve(results);
@@ -203,7 +199,7 @@ export class CoalescingLedger {
       // Ledger.record never throws; should it, every call of the group is still replayable
       // (and the calls waiting on the batch are released, never left hanging).
       const parts: LedgerPart[] = sum.token === MASTER_PRINCIPAL ? ['usage'] : ['key', 'usage'];
-      this.logReplays(sum.callId, entries, parts, error);
+      this.logReplays(sum.callId, entries, parts, describeError(error));
       return { failed: parts, keyMissing: false };
     } finally {
       this.members.delete(sum.callId);
@@ -217,18 +213,19 @@ export class CoalescingLedger {
     if (!entries) return this.deps.log(level, message, fields);
     if (message === 'ledger-write-failed') {
       const replay = fields.replay as ReplayRecord | undefined;
-      this.logReplays(batchId!, entries, replay?.parts ?? ['key', 'usage'], fields.error);
+      // The batch Ledger already described its error.
+      this.logReplays(batchId!, entries, replay?.parts ?? ['key', 'usage'], String(fields.error));
       return;
     }
     this.deps.log(level, message, { ...fields, coalescedCalls: entries.length });
   };
 
-  private logReplays(batchId: string, entries: readonly LedgerEntry[], parts: readonly LedgerPart[], error: unknown): void {
+  private logReplays(batchId: string, entries: readonly LedgerEntry[], parts: readonly LedgerPart[], error: string): void {
     for (const entry of entries) {
       const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts };
       this.deps.log('error', 'ledger-write-failed', {
         requestId: entry.callId,
-        error: describe(error),
+        error,
         ...(entries.length > 1 ? { coalescedIn: batchId } : {}),
         replay,
       });
@@ -282,9 +279,4 @@ export function sumEntries(entries: readonly LedgerEntry[]): LedgerEntry {
     ...(calls.estimated > 0 ? { estimated: true } : {}),
     calls,
   };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return error === undefined ? 'unknown' : String(error);
 }

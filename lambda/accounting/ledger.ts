@@ -176,7 +176,7 @@ export class Ledger {
     }
     if (failed.length > 0) {
       const replay: ReplayRecord = { v: 1, table: this.deps.table, ...entry, parts: failed };
-      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describe(lastError), replay });
+      this.deps.log('error', 'ledger-write-failed', { requestId: entry.callId, error: describeError(lastError), replay });
     }
     return { failed, keyMissing };
   }
@@ -271,7 +271,7 @@ export class Ledger {
     );
     await this.items
       .update(usageKey(entry.token, entry.reservationDay ?? entry.day, entry.model), charged)
-      .catch((error: unknown) => this.deps.log('warn', 'unsettled-usage-correction-failed', { requestId: entry.callId, error: describe(error) }));
+      .catch((error: unknown) => this.deps.log('warn', 'unsettled-usage-correction-failed', { requestId: entry.callId, error: describeError(error) }));
   }
 
   /** Books a swept (never settled) reservation in its usage item: charged at the reserved cost. */
@@ -293,7 +293,7 @@ export class Ledger {
       await withRetry(() => this.items.update(usageKey(token, day, reservation.m), update), this.retry, this.sleep);
     } catch (error) {
       // The key item has the charge; only the per-day report misses it.
-      this.deps.log('error', 'unsettled-usage-write-failed', { requestId: callId, error: describe(error) });
+      this.deps.log('error', 'unsettled-usage-write-failed', { requestId: callId, error: describeError(error) });
     }
   }
 
@@ -343,6 +343,7 @@ type KeyVariant = 'plain' | 'swap' | 'correction';
  */
 function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): { update: Update; condition: Condition } {
   const t = entry.tokens;
+  const calls = callCounts(entry);
   const reserved = variant === 'plain' ? 0 : (entry.reservedNanos ?? 0);
   const counters: Array<readonly [string, number]> = [
     [KEY_COUNTERS.spend, entry.costNanos - reserved],
@@ -351,11 +352,10 @@ function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): 
     [KEY_COUNTERS.output, t.output],
     [KEY_COUNTERS.cacheRead, t.cacheRead],
     [KEY_COUNTERS.cacheWrite, t.cacheWrite],
-    [KEY_COUNTERS.requests, variant === 'correction' ? 0 : (entry.calls?.requests ?? 1)],
-    [KEY_COUNTERS.unpriced, entry.calls?.unpriced ?? (entry.unpriced ? 1 : 0)],
+    [KEY_COUNTERS.requests, variant === 'correction' ? 0 : calls.requests],
+    [KEY_COUNTERS.unpriced, calls.unpriced],
   ];
-  const estimated = entry.calls?.estimated ?? (entry.estimated ? 1 : 0);
-  if (estimated > 0) counters.push([KEY_COUNTERS.estimated, estimated]);
+  if (calls.estimated > 0) counters.push([KEY_COUNTERS.estimated, calls.estimated]);
   if (variant === 'swap') counters.push([RESERVED_ATTRIBUTE, -reserved]);
   if (variant === 'correction') counters.push([KEY_COUNTERS.unsettled, -1]);
   const update = adds(counters, replayId);
@@ -367,7 +367,7 @@ function keyUpdate(entry: LedgerEntry, variant: KeyVariant, replayId?: string): 
 
 function usageUpdate(entry: LedgerEntry, replayId?: string): Update {
   const t = entry.tokens;
-  const estimated = entry.calls?.estimated ?? (entry.estimated ? 1 : 0);
+  const calls = callCounts(entry);
   const counters = adds(
     [
       [USAGE_COUNTERS.input, t.input],
@@ -375,15 +375,27 @@ function usageUpdate(entry: LedgerEntry, replayId?: string): Update {
       [USAGE_COUNTERS.cacheRead, t.cacheRead],
       [USAGE_COUNTERS.cacheWrite, t.cacheWrite],
       [USAGE_COUNTERS.guardrailUnits, t.guardrailUnits],
-      [USAGE_COUNTERS.requests, entry.calls?.requests ?? 1],
-      [USAGE_COUNTERS.errors, entry.calls?.errors ?? (entry.failed ? 1 : 0)],
-      [USAGE_COUNTERS.unpriced, entry.calls?.unpriced ?? (entry.unpriced ? 1 : 0)],
+      [USAGE_COUNTERS.requests, calls.requests],
+      [USAGE_COUNTERS.errors, calls.errors],
+      [USAGE_COUNTERS.unpriced, calls.unpriced],
       [USAGE_COUNTERS.cost, entry.costNanos],
-      ...(estimated > 0 ? ([[USAGE_COUNTERS.estimated, estimated]] as const) : []),
+      ...(calls.estimated > 0 ? ([[USAGE_COUNTERS.estimated, calls.estimated]] as const) : []),
     ],
     replayId,
   );
   return labelled(counters, entry.day, entry.model);
+}
+
+/** The calls an entry counts: a coalesced batch carries its counts, a single call is one, counted from its flags. */
+function callCounts(entry: LedgerEntry): LedgerCallCounts {
+  return (
+    entry.calls ?? {
+      requests: 1,
+      errors: entry.failed ? 1 : 0,
+      unpriced: entry.unpriced ? 1 : 0,
+      estimated: entry.estimated ? 1 : 0,
+    }
+  );
 }
 
 function hasMember(set: unknown, value: string): boolean {
@@ -391,7 +403,8 @@ function hasMember(set: unknown, value: string): boolean {
   return Array.isArray(set) && set.includes(value);
 }
 
-function describe(error: unknown): string {
+/** An error as a log field: its name and message. */
+export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
