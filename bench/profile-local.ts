@@ -127,52 +127,38 @@ const top = (m: Map<string, number>, n: number) =>
     .slice(0, n)
     .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000 / calls).toFixed(3)} ms/call  ${name}`)
     .join('\n');
-// Each sample charged to the nearest frame of the project's own code on its stack: which of the
-// relay's steps the library and native time above is spent for.
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+/** The call frames of a sample's stack, outermost first. */
+const stackOf = (id: number): Node['callFrame'][] => {
+  const frames: Node['callFrame'][] = [];
+  for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) frames.unshift(byId.get(up)!.callFrame);
+  return frames;
+};
+const nameOf = (frame: Node['callFrame']) => frame.functionName || '(anonymous)';
+// Per sample: the nearest frame of the project's own code on its stack (which of the relay's
+// steps the library and native time is spent for), what woke the event loop (the outermost two
+// frames), and for promise continuations, the code they resumed.
 const byProjectFrame = new Map<string, number>();
-for (const [id, us] of self) {
-  let at: number | undefined = id;
-  let name = '(no project frame)';
-  while (at !== undefined) {
-    const frame = byId.get(at)!.callFrame;
-    if (frame.url.includes('/lambda/') && !frame.url.includes('node_modules')) {
-      name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/lambda\//, 'lambda/')}:${frame.lineNumber + 1}`;
-      break;
-    }
-    at = parent.get(at);
-  }
-  if (name === '(no project frame)') {
-    // Name it by the outermost frames instead (the event that woke the loop).
-    const chain: string[] = [];
-    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
-    name = `(no project frame) ${chain
-      .filter((f) => f !== '(root)')
-      .slice(0, 3)
-      .join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
-  }
-  if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
-  byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
-}
-// Inclusive time by what woke the event loop (the outermost two frames of each stack).
 const byEntry = new Map<string, number>();
 const byMicrotask = new Map<string, number>();
 for (const [id, us] of self) {
-  const chain: string[] = [];
-  for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) chain.unshift(byId.get(up)!.callFrame.functionName || '(anonymous)');
-  const entry = chain
-    .filter((f) => f !== '(root)')
-    .slice(0, 2)
-    .join(' > ');
-  if (entry !== '(idle)') byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
+  if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+  const stack = stackOf(id);
+  const outer = stack.map(nameOf).filter((f) => f !== '(root)');
+  const project = stack.findLast((frame) => frame.url.includes('/lambda/') && !frame.url.includes('node_modules'));
+  // Without one, name it by the outermost frames instead (the event that woke the loop).
+  const name = project
+    ? `${nameOf(project)} ${project.url.replace(/^.*\/lambda\//, 'lambda/')}:${project.lineNumber + 1}`
+    : `(no project frame) ${outer.slice(0, 3).join(' > ')} … ${byId.get(id)!.callFrame.functionName}`;
+  byProjectFrame.set(name, (byProjectFrame.get(name) ?? 0) + us);
+  const entry = outer.slice(0, 2).join(' > ');
+  byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
   if (entry === 'processTicksAndRejections > runMicrotasks') {
-    const frames: string[] = [];
-    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
-      const f = byId.get(up)!.callFrame;
-      frames.unshift(`${f.functionName || '(anonymous)'}@${f.url.replace(/^.*\/(node_modules\/)?/, '')}`);
-    }
-    const resumed = frames.slice(3, 6).join(' > ');
+    const resumed = stack
+      .slice(3, 6)
+      .map((f) => `${nameOf(f)}@${f.url.replace(/^.*\/(node_modules\/)?/, '')}`)
+      .join(' > ');
     byMicrotask.set(resumed, (byMicrotask.get(resumed) ?? 0) + us);
   }
 }
