@@ -156,19 +156,20 @@ describe('coalesced usage writes', () => {
   });
 });
 
-describe('CoalescingLedger on its own', () => {
-  const entry = (i: number, token = 'a'.repeat(64)): LedgerEntry => ({
-    callId: `call-${i}`,
-    token,
-    model: MODEL,
-    day: DAY,
-    at: `${DAY}T10:00:00.000Z`,
-    tokens: { input: i, output: 2 * i, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 },
-    costNanos: 1000 + i,
-    unpriced: false,
-    failed: i % 5 === 0,
-  });
+/** Call i of a key: i input tokens, 2i output, 1000 + i nano-dollars; every fifth failed. */
+const entry = (i: number, token = 'a'.repeat(64)): LedgerEntry => ({
+  callId: `call-${i}`,
+  token,
+  model: MODEL,
+  day: DAY,
+  at: `${DAY}T10:00:00.000Z`,
+  tokens: { input: i, output: 2 * i, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 },
+  costNanos: 1000 + i,
+  unpriced: false,
+  failed: i % 5 === 0,
+});
 
+describe('CoalescingLedger on its own', () => {
   /** A document client that records each UpdateItem's ADD values and can hold writes back. */
   function heldStore() {
     const adds: Array<Record<string, unknown>> = [];
@@ -294,18 +295,7 @@ describe('CoalescingLedger when the ledger itself throws', () => {
     const doc = { send: async () => Promise.reject(new Error('unreachable')) } as unknown as DynamoDBDocumentClient;
     const deps = { doc, table: 't', log, clock: () => Date.now() };
     const ledger = new CoalescingLedger({ record: () => Promise.reject(new Error('boom')) }, deps, { windowMs: 1 });
-    const entry: LedgerEntry = {
-      callId: 'only',
-      token: 'b'.repeat(64),
-      model: MODEL,
-      day: DAY,
-      at: `${DAY}T00:00:00.000Z`,
-      tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0, guardrailUnits: 0 },
-      costNanos: 5,
-      unpriced: false,
-      failed: false,
-    };
-    const result = await ledger.record(entry);
+    const result = await ledger.record({ ...entry(1, 'b'.repeat(64)), callId: 'only' });
     assert.deepEqual(result.failed, ['key', 'usage']);
     const failed = logs.filter((l) => l.message === 'ledger-write-failed');
     assert.equal(failed.length, 1);
