@@ -193,12 +193,21 @@ export async function spawnDynamo(): Promise<DynamoProcess> {
   return { ...service, ...info };
 }
 
-/** A plain TCP pipe to `targetPort` in its own process (bench/processes/tcp-pipe.ts): the floor. */
-export async function spawnTcpPipe(targetPort: number): Promise<Service & { readonly url: string }> {
-  const service = await spawnService({
-    args: ['--import', 'tsx', 'bench/processes/tcp-pipe.ts'],
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PIPE_TARGET_PORT: String(targetPort) },
-    ready: /PIPE (\{.*\})/,
-  });
+/** A plain TCP pipe to `targetPort` in its own process (bench/processes/tcp-pipe.ts): the floor of any extra process. */
+export function spawnTcpPipe(targetPort: number): Promise<Service & { readonly url: string }> {
+  return spawnForwardingProcess('bench/processes/tcp-pipe.ts', { PIPE_TARGET_PORT: String(targetPort) }, /PIPE (\{.*\})/);
+}
+
+/**
+ * The least relay node:http allows (bench/processes/signing-proxy.ts: parse, buffer, SigV4,
+ * forward) to the fake at `targetPort`, in its own process: the floor of any Node.js relay.
+ * It takes the relay's request shape (`/bedrock/…`, a bearer key it does not check).
+ */
+export function spawnSigningProxy(targetPort: number): Promise<Service & { readonly url: string }> {
+  return spawnForwardingProcess('bench/processes/signing-proxy.ts', { PROXY_TARGET_PORT: String(targetPort) }, /PROXY (\{.*\})/);
+}
+
+async function spawnForwardingProcess(script: string, env: Record<string, string>, ready: RegExp): Promise<Service & { readonly url: string }> {
+  const service = await spawnService({ args: ['--import', 'tsx', script], env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, ready });
   return { ...service, url: (JSON.parse(service.ready[1]!) as { url: string }).url };
 }

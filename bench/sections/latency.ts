@@ -4,15 +4,17 @@
  * Calls are interleaved (direct, local, lambda, rotating who goes first) so that load from
  * elsewhere on the machine falls on all three alike.
  *
- * Beside them, the floor: the same direct call through a plain TCP pipe in a process of its own
- * (bench/processes/tcp-pipe.ts), what any extra process on the path costs on this machine. The
- * local server's added latency is reported against it as a ratio (issue 12).
+ * Beside them, two floors: the same direct call through a plain TCP pipe in a process of its own
+ * (bench/processes/tcp-pipe.ts), what any extra process on the path costs on this machine; and
+ * the relay's call through the least relay node:http allows (bench/processes/signing-proxy.ts:
+ * parse, buffer, SigV4, forward; no key check, policy, accounting or logs), what any Node.js
+ * relay costs. The local server's added latency is reported against both as a ratio (issue 12).
  */
 import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
 import { converseCall, type BenchContext } from '../lib/context.js';
 import { directDoor, lambdaDoor, probe, relayHttpDoor, type Door } from '../lib/doors.js';
 import { interleave } from '../lib/interleave.js';
-import { spawnTcpPipe } from '../lib/processes.js';
+import { spawnSigningProxy, spawnTcpPipe } from '../lib/processes.js';
 import type { Row, SectionResult } from '../lib/report.js';
 import { difference, summarize, type Summary } from '../lib/stats.js';
 
@@ -22,6 +24,8 @@ const TARGET_P99_MS = 3;
 const LOCAL_TARGET_P50_MS = 0.5;
 const LOCAL_TARGET_P99_MS = 2;
 const FLOOR = 'tcp pipe (floor)';
+const PROXY_FLOOR = 'signing proxy (floor)';
+const FLOORS = [FLOOR, PROXY_FLOOR];
 
 export async function latencySection(ctx: BenchContext): Promise<SectionResult> {
   const warmup = ctx.quick ? 200 : 500;
@@ -30,9 +34,11 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
   const localKey = await keyFor(ctx.key, relayHttpDoor(ctx.relay.url, MASTER_KEY));
   const lambdaKey = await keyFor(ctx.key, lambdaDoor(ctx.handler, MASTER_KEY));
   const pipe = await spawnTcpPipe(ctx.fake.port);
+  const proxy = await spawnSigningProxy(ctx.fake.port);
   const doors: Door[] = [
     directDoor(ctx.fake.url),
     { ...directDoor(pipe.url), name: FLOOR },
+    { ...relayHttpDoor(proxy.url, 'not-checked'), name: PROXY_FLOOR },
     relayHttpDoor(ctx.relay.url, localKey),
     lambdaDoor(ctx.handler, lambdaKey),
   ];
@@ -54,17 +60,22 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
   });
   for (const door of doors) door.close();
   await pipe.stop();
+  await proxy.stop();
 
   const summaries = Object.fromEntries([...samples].map(([name, values]) => [name, summarize(values)])) as Record<string, Summary>;
   const direct = summaries['direct']!;
   const rows: Row[] = [];
-  const floor = difference(summaries[FLOOR]!, direct);
-  const overFloor = (added: number, floorAdded: number) =>
-    floorAdded > 0 ? `${(added / floorAdded).toFixed(1)}× the floor's +${floorAdded.toFixed(3)} ms` : undefined;
-  rows.push(
-    { section: 'latency', metric: `Converse p50, ${FLOOR}`, unit: 'ms', value: summaries[FLOOR]!.p50, direct: direct.p50 },
-    { section: 'latency', metric: `Converse p99, ${FLOOR}`, unit: 'ms', value: summaries[FLOOR]!.p99, direct: direct.p99 },
-  );
+  const floors = FLOORS.map((name) => ({ name, added: difference(summaries[name]!, direct) }));
+  const overFloors = (added: number, pick: (added: Pick<Summary, 'p50' | 'p99'>) => number) =>
+    floors
+      .map((floor) => `${(added / pick(floor.added)).toFixed(1)}× the ${floor.name.replace(' (floor)', '')}'s +${pick(floor.added).toFixed(3)} ms`)
+      .join('; ');
+  for (const name of FLOORS) {
+    rows.push(
+      { section: 'latency', metric: `Converse p50, ${name}`, unit: 'ms', value: summaries[name]!.p50, direct: direct.p50 },
+      { section: 'latency', metric: `Converse p99, ${name}`, unit: 'ms', value: summaries[name]!.p99, direct: direct.p99 },
+    );
+  }
   for (const name of ['local server', 'lambda handler']) {
     const summary = summaries[name]!;
     const extra = difference(summary, direct);
@@ -78,7 +89,7 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
         direct: direct.p50,
         target: `≤ ${p50Target} ms added`,
         pass: extra.p50 <= p50Target,
-        note: name === 'local server' ? overFloor(extra.p50, floor.p50) : undefined,
+        note: name === 'local server' ? overFloors(extra.p50, (added) => added.p50) : undefined,
       },
       { section: 'latency', metric: `Converse p90, ${name}`, unit: 'ms', value: summary.p90, direct: direct.p90 },
       {
@@ -89,7 +100,7 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
         direct: direct.p99,
         target: `≤ ${p99Target} ms added`,
         pass: extra.p99 <= p99Target,
-        note: name === 'local server' ? overFloor(extra.p99, floor.p99) : undefined,
+        note: name === 'local server' ? overFloors(extra.p99, (added) => added.p99) : undefined,
       },
     );
   }
@@ -105,7 +116,7 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
       failures: Object.fromEntries(failures),
       summariesMs: summaries,
       addedMs: {
-        [FLOOR]: floor,
+        ...Object.fromEntries(floors.map((floor) => [floor.name, floor.added])),
         'local server': difference(summaries['local server']!, direct),
         'lambda handler': difference(summaries['lambda handler']!, direct),
       },

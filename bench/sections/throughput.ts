@@ -1,8 +1,9 @@
 /**
  * (c) Throughput with 1, 16 and 128 concurrent clients (autocannon, HTTP/1.1 keep-alive),
- * relay vs direct, and beside them the floor: the direct call through a plain TCP pipe in a
+ * relay vs direct, and beside them two floors: the direct call through a plain TCP pipe in a
  * process of its own (bench/processes/tcp-pipe.ts), what any extra process on the path costs
- * in throughput on this machine. The fake runs in a process of its own so the load generator, the fake and
+ * in throughput on this machine, and the relay's call through the least relay node:http allows
+ * (bench/processes/signing-proxy.ts: parse, buffer, SigV4, forward), what any Node.js relay costs. The fake runs in a process of its own so the load generator, the fake and
  * the relay each have an event loop; on a 2-core machine they still share the cores, which
  * is the honest condition for a relay that shares its host (Bedrock itself would be remote).
  */
@@ -10,13 +11,14 @@ import autocannon, { type Result } from 'autocannon';
 import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
 import { converseCall, relayEnv, type BenchContext } from '../lib/context.js';
 import { directDoor, probe, relayHttpDoor } from '../lib/doors.js';
-import { spawnFake, spawnRelay, spawnTcpPipe } from '../lib/processes.js';
+import { spawnFake, spawnRelay, spawnSigningProxy, spawnTcpPipe } from '../lib/processes.js';
 import type { Row, SectionResult } from '../lib/report.js';
 import { createHash } from 'node:crypto';
 
 /** Issue 12: at 128 virtual-key clients the local server keeps this share of direct throughput. */
 const TARGET_SHARE_128 = 0.7;
 const FLOOR = 'tcp pipe (floor)';
+const PROXY_FLOOR = 'signing proxy (floor)';
 
 export interface LoadTarget {
   readonly name: string;
@@ -83,13 +85,19 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
   const fake = await spawnFake();
   const relay = await spawnRelay(relayEnv(fake.url));
   const pipe = await spawnTcpPipe(Number(new URL(fake.url).port));
+  const proxy = await spawnSigningProxy(Number(new URL(fake.url).port));
   try {
     const key = await keyFor(ctx.key, relayHttpDoor(relay.url, MASTER_KEY));
-    const targets = [await signedDirectTarget(fake.url), await relayTarget(relay.url, key), { ...(await signedDirectTarget(pipe.url)), name: FLOOR }];
+    const targets = [
+      await signedDirectTarget(fake.url),
+      await relayTarget(relay.url, key),
+      { ...(await signedDirectTarget(pipe.url)), name: FLOOR },
+      { ...(await relayTarget(proxy.url, 'not-checked')), name: PROXY_FLOOR },
+    ];
     // JIT and connection pools warm before anything is counted.
     for (const target of targets) await load(target, 16, 1);
 
-    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [], [FLOOR]: [] };
+    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [], [FLOOR]: [], [PROXY_FLOOR]: [] };
     for (const [index, connections] of levels.entries()) {
       // The order rotates, so a drift of the machine's load falls on every target alike.
       const order = targets.map((_, i) => targets[(i + index) % targets.length]!);
@@ -111,17 +119,24 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const clients = `${connections} client${connections === 1 ? '' : 's'}`;
       const share = directFigures.requestsPerSecond > 0 ? relayFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
       const target = connections === 128 ? { target: `≥ ${TARGET_SHARE_128 * 100} % of direct`, pass: share >= TARGET_SHARE_128 } : {};
-      const floorFigures = figures[FLOOR]![index]!;
-      const floorShare = directFigures.requestsPerSecond > 0 ? floorFigures.requestsPerSecond / directFigures.requestsPerSecond : 0;
-      const floorNote = `${(share * 100).toFixed(0)} % of direct; the floor keeps ${(floorShare * 100).toFixed(0)} %, the relay ${floorFigures.requestsPerSecond > 0 ? ((relayFigures.requestsPerSecond / floorFigures.requestsPerSecond) * 100).toFixed(0) : '?'} % of the floor`;
-      rows.push(
-        {
+      const percentOf = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(0)} %` : '?');
+      const floorNote = [
+        `${percentOf(relayFigures.requestsPerSecond, directFigures.requestsPerSecond)} of direct`,
+        ...[FLOOR, PROXY_FLOOR].map((name) => {
+          const floorRate = figures[name]![index]!.requestsPerSecond;
+          return `the ${name.replace(' (floor)', '')} keeps ${percentOf(floorRate, directFigures.requestsPerSecond)} (relay: ${percentOf(relayFigures.requestsPerSecond, floorRate)} of it)`;
+        }),
+      ].join('; ');
+      for (const name of [FLOOR, PROXY_FLOOR]) {
+        rows.push({
           section: 'throughput',
-          metric: `requests/s, ${clients}, ${FLOOR}`,
+          metric: `requests/s, ${clients}, ${name}`,
           unit: 'req/s',
-          value: floorFigures.requestsPerSecond,
+          value: figures[name]![index]!.requestsPerSecond,
           direct: directFigures.requestsPerSecond,
-        },
+        });
+      }
+      rows.push(
         {
           section: 'throughput',
           metric: `requests/s, ${clients}`,
@@ -158,7 +173,7 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       rows,
       details: {
         workload:
-          'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process; the floor: direct through a TCP pipe in its own process',
+          'Converse (non-streaming), autocannon, HTTP/1.1 keep-alive, no pipelining; fake in its own process; the floors: direct through a TCP pipe in its own process, and through a minimal node:http signing proxy in its own process',
         key: ctx.key.label,
         durationSeconds,
         figures,
@@ -166,6 +181,7 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       },
     };
   } finally {
+    await proxy.stop();
     await pipe.stop();
     await relay.stop();
     await fake.stop();
