@@ -354,9 +354,19 @@ async function invoke(options: EmulatorOptions, req: CompatRequest, res: CompatR
   const stream = new EmulatedResponseStream(res);
   // A stream error (prelude never written, client gone) is judged below, not thrown.
   stream.on('error', () => undefined);
-  const clientGone = () => {
-    if (!stream.writableFinished) stream.destroy();
+  // HTTP/1.1: the response's 'finish' means every byte went to the socket, delivered as far as a
+  // Function URL could tell. Its 'close' follows a tick later, before this stream's own 'finish'
+  // (also a tick after res.end's callback), so judging by the stream alone would take every
+  // normal end for a client that left. (HTTP/2's compat response emits 'finish' on any close,
+  // so there the stream's state alone decides.)
+  let delivered = false;
+  const onDelivered = () => {
+    delivered = true;
   };
+  const clientGone = () => {
+    if (!delivered && !stream.writableFinished) stream.destroy();
+  };
+  if (res instanceof http.ServerResponse) res.once('finish', onDelivered);
   res.on('close', clientGone);
   try {
     await options.handler(event, stream, fakeContext(options.functionName ?? 'bedrock-relay', event.requestContext.requestId));
@@ -369,6 +379,7 @@ async function invoke(options: EmulatorOptions, req: CompatRequest, res: CompatR
     if (!stream.headersSent()) plain(res, 502, { Message: 'Internal Server Error' });
     else abortResponse(res);
   } finally {
+    res.off('finish', onDelivered);
     res.off('close', clientGone);
   }
 }
