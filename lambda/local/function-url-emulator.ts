@@ -428,10 +428,16 @@ class EmulatedResponseStream extends PreludeResponseStream implements EmulatedSt
     // the head, the whole body and the final chunk) leaves in ONE write; three writes cost three
     // syscalls here and three wake-ups for the client. The head still leaves in this turn, before
     // a stream's first event, which is what a streaming client needs.
-    res.cork();
+    // The socket is corked, not the response: since Node 22 a corked ServerResponse holds later
+    // chunks in a buffer of its own that end() flushes only after the final "0\r\n\r\n", so a
+    // body written in two pieces in one turn reached the client after the end of the response
+    // (corrupt framing on a keep-alive connection). The socket keeps every byte in order; end()
+    // uncorks it itself.
+    const socket = res.socket;
+    socket?.cork();
     setImmediate(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
-      res.uncork();
+      if (socket && socket.writableCorked > 0) socket.uncork();
     });
   }
 

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { LambdaResponseStream } from '../../lambda/runtime/function-url.js';
 import { startFunctionUrlEmulator, type RunningEmulator } from '../../lambda/local/function-url-emulator.js';
@@ -112,6 +113,34 @@ describe('HTTP/1.1', () => {
     assert.equal(ending.outcome, 'destroyed');
     assert.equal(ending.destroyedEarly, true);
     assert.notEqual(ending.endError, undefined, 'end() reports the stream could not finish');
+  });
+});
+
+describe('HTTP/1.1 framing', () => {
+  it('pieces written with the end in one turn keep their order on a keep-alive connection (raw bytes, 2 calls)', async () => {
+    // The handler writes 'first;' and 'last' and ends in the head's turn. Since Node 22 a corked
+    // ServerResponse sent its final chunk before 'last', and the next response on the
+    // connection then began with a stray body chunk.
+    const socket = net.connect(emulator.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    try {
+      const expected: string[] = [];
+      for (let call = 1; call <= 2; call++) {
+        const ended = nextEnding();
+        const before = received.length;
+        socket.write('GET /fast HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+        await ended;
+        // Until the answer's final chunk is in, or 2 s (a broken answer never ends with it).
+        const deadline = Date.now() + 2_000;
+        while (!received.slice(before).endsWith('0\r\n\r\n') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        expected.push('6\r\nfirst;\r\n4\r\nlast\r\n0\r\n\r\n');
+      }
+      const bodies = received.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).filter((part) => part !== '');
+      assert.deepEqual(bodies, expected, JSON.stringify(received));
+    } finally {
+      socket.destroy();
+    }
   });
 });
 
