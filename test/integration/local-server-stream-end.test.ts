@@ -51,8 +51,9 @@ before(async () => {
       stream.on('error', () => undefined);
       const body = awslambda.HttpResponseStream.from(stream, { statusCode: 200, headers: { 'content-type': 'text/plain' } });
       body.write('first;');
-      // /slow: the rest comes later, so a client can leave in between.
-      if (slow) await new Promise((resolve) => setTimeout(resolve, 300));
+      // /slow: the rest comes 1 s later, so a client can leave in between (ample time for the
+      // server to see it go, even on a loaded CI machine).
+      if (slow) await new Promise((resolve) => setTimeout(resolve, 1_000));
       const endError = await new Promise<string | undefined>((resolve) => {
         if (body.destroyed) return resolve('destroyed before end');
         body.end('last', (error?: Error | null) => resolve(error ? ((error as NodeJS.ErrnoException).code ?? error.message) : undefined));
