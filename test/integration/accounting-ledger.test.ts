@@ -18,15 +18,9 @@ import { ROUTES } from '../../lambda/routes/table.js';
 import { startEmbeddedDynamo, writeEndpointFile, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import { readFileSync } from 'node:fs';
 import { runtimeClient } from '../support/clients.js';
+import { anthropicTokenUsage, converseTokenUsage, invocationTokenUsage } from '../support/expected-usage.js';
 import { recipeText, runRecipe } from '../support/recipes.js';
-import {
-  expectedAnthropicUsage,
-  expectedConverseUsage,
-  expectedInvocationMetrics,
-  expectedOpenAIChatUsage,
-  startFakeBedrock,
-  type FakeBedrock,
-} from '../support/fake-bedrock.js';
+import { expectedAnthropicUsage, expectedConverseUsage, expectedOpenAIChatUsage, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { TEST_MASTER_KEY } from '../support/relay-harness.js';
 import { admin, call, createKey, keyItem, settled, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
 import { manualClock } from './keys-harness.js';
@@ -72,7 +66,6 @@ function plan(i: number): Planned {
         messages: [{ role: 'user', content: [{ text }, ...(cached ? [{ cachePoint: { type: 'default' } }] : [])] }],
         inferenceConfig: { maxTokens },
       });
-      const u = expectedConverseUsage(body);
       const model = 'anthropic.claude-3-5-haiku-20241022-v1:0';
       return {
         kind: 'Converse',
@@ -80,17 +73,11 @@ function plan(i: number): Planned {
         path: modelPath(model, 'converse'),
         body,
         status: 200,
-        usage: {
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          cacheReadInputTokens: u.cacheReadInputTokens,
-          cacheWriteInputTokens: u.cacheWriteInputTokens,
-        },
+        usage: converseTokenUsage(body),
       };
     }
     case 1: {
       const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text }] }], inferenceConfig: { maxTokens } });
-      const u = expectedConverseUsage(body);
       const model = 'us.amazon.nova-micro-v1:0';
       return {
         kind: 'ConverseStream',
@@ -98,18 +85,12 @@ function plan(i: number): Planned {
         path: modelPath(model, 'converse-stream'),
         body,
         status: 200,
-        usage: {
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          cacheReadInputTokens: u.cacheReadInputTokens,
-          cacheWriteInputTokens: u.cacheWriteInputTokens,
-        },
+        usage: converseTokenUsage(body),
       };
     }
     case 2:
     case 3: {
       const body = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: maxTokens, messages: [{ role: 'user', content: text }] });
-      const m = expectedInvocationMetrics(body);
       const model = 'anthropic.claude-3-haiku-20240307-v1:0';
       const streamed = i % 8 === 3;
       return {
@@ -118,31 +99,20 @@ function plan(i: number): Planned {
         path: modelPath(model, streamed ? 'invoke-with-response-stream' : 'invoke'),
         body,
         status: 200,
-        usage: {
-          inputTokens: m.inputTokenCount,
-          outputTokens: m.outputTokenCount,
-          cacheReadInputTokens: m.cacheReadInputTokenCount,
-          cacheWriteInputTokens: m.cacheWriteInputTokenCount,
-        },
+        usage: invocationTokenUsage(body),
       };
     }
     case 4: {
       const model = 'us.anthropic.claude-opus-4-7';
       const content = cached ? [{ type: 'text', text, cache_control: { type: 'ephemeral' } }] : text;
       const body = JSON.stringify({ model, max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content }] });
-      const a = expectedAnthropicUsage(body);
       return {
         kind: 'AnthropicMessages (stream)',
         model,
         path: '/bedrock/anthropic/v1/messages',
         body,
         status: 200,
-        usage: {
-          inputTokens: a.input_tokens,
-          outputTokens: a.output_tokens,
-          cacheReadInputTokens: a.cache_read_input_tokens,
-          cacheWriteInputTokens: a.cache_creation_input_tokens,
-        },
+        usage: anthropicTokenUsage(body),
       };
     }
     case 5: {
@@ -164,19 +134,13 @@ function plan(i: number): Planned {
     case 6: {
       const model = 'acme.unlisted-model-v1:0';
       const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text }] }], inferenceConfig: { maxTokens } });
-      const u = expectedConverseUsage(body);
       return {
         kind: 'Converse (unpriced model)',
         model,
         path: modelPath(model, 'converse'),
         body,
         status: 200,
-        usage: {
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          cacheReadInputTokens: u.cacheReadInputTokens,
-          cacheWriteInputTokens: u.cacheWriteInputTokens,
-        },
+        usage: converseTokenUsage(body),
       };
     }
     default: {

@@ -18,16 +18,8 @@ import { priceCall } from '../../lambda/pricing/index.js';
 import { ROUTES } from '../../lambda/routes/table.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
 import type { LogFn } from '../../lambda/observability/log.js';
-import {
-  decodeEventStream,
-  expectedAnthropicUsage,
-  expectedConverseUsage,
-  expectedInvocationMetrics,
-  expectedOpenAIChatUsage,
-  parseSse,
-  startFakeBedrock,
-  type FakeBedrock,
-} from '../support/fake-bedrock.js';
+import { decodeEventStream, expectedOpenAIChatUsage, parseSse, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
+import { anthropicTokenUsage, converseTokenUsage, invocationTokenUsage } from '../support/expected-usage.js';
 import { startRelay, type RelayUnderTest } from '../support/relay-harness.js';
 import { admin, createKey, type LogLine } from './accounting-harness.js';
 
@@ -92,16 +84,6 @@ const lastSse =
     assert.ok(events.length > 0 && predicate(events.at(-1)!), `stream ends early: ${body.toString().slice(-200)}`);
   };
 
-function converseUsage(body: string): TokenUsage {
-  const u = expectedConverseUsage(body);
-  return {
-    inputTokens: u.inputTokens,
-    outputTokens: u.outputTokens,
-    cacheReadInputTokens: u.cacheReadInputTokens,
-    cacheWriteInputTokens: u.cacheWriteInputTokens,
-  };
-}
-
 /** Call i: the family follows i % 20, the key follows blocks of 20, sizes and limits vary with i. */
 function plan(i: number): Planned {
   const key = Math.floor(i / 20) % KEYS;
@@ -118,7 +100,7 @@ function plan(i: number): Planned {
     case 1: {
       const model = 'anthropic.claude-3-5-haiku-20241022-v1:0';
       const body = converseBody(slot === 1);
-      return { kind: 'Converse', key, model, path: modelPath(model, 'converse'), body, status: 200, usage: converseUsage(body), complete: json };
+      return { kind: 'Converse', key, model, path: modelPath(model, 'converse'), body, status: 200, usage: converseTokenUsage(body), complete: json };
     }
     case 2:
     case 3: {
@@ -131,7 +113,7 @@ function plan(i: number): Planned {
         path: modelPath(model, 'converse-stream'),
         body,
         status: 200,
-        usage: converseUsage(body),
+        usage: converseTokenUsage(body),
         complete: lastEvent('metadata'),
       };
     }
@@ -142,7 +124,6 @@ function plan(i: number): Planned {
       const model = 'anthropic.claude-3-haiku-20240307-v1:0';
       const streamed = slot >= 6;
       const body = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: maxTokens, messages: [{ role: 'user', content: text }] });
-      const m = expectedInvocationMetrics(body);
       return {
         kind: streamed ? 'InvokeModelWithResponseStream' : 'InvokeModel',
         key,
@@ -150,12 +131,7 @@ function plan(i: number): Planned {
         path: modelPath(model, streamed ? 'invoke-with-response-stream' : 'invoke'),
         body,
         status: 200,
-        usage: {
-          inputTokens: m.inputTokenCount,
-          outputTokens: m.outputTokenCount,
-          cacheReadInputTokens: m.cacheReadInputTokenCount,
-          cacheWriteInputTokens: m.cacheWriteInputTokenCount,
-        },
+        usage: invocationTokenUsage(body),
         complete: streamed ? lastChunkHasMetrics : json,
       };
     }
@@ -167,7 +143,6 @@ function plan(i: number): Planned {
       const stream = slot <= 9;
       const content = slot % 2 === 1 ? [{ type: 'text', text, cache_control: { type: 'ephemeral' } }] : text;
       const body = JSON.stringify({ model, max_tokens: maxTokens, ...(stream ? { stream: true } : {}), messages: [{ role: 'user', content }] });
-      const a = expectedAnthropicUsage(body);
       return {
         kind: stream ? 'AnthropicMessages (stream)' : 'AnthropicMessages',
         key,
@@ -175,12 +150,7 @@ function plan(i: number): Planned {
         path: '/bedrock/anthropic/v1/messages',
         body,
         status: 200,
-        usage: {
-          inputTokens: a.input_tokens,
-          outputTokens: a.output_tokens,
-          cacheReadInputTokens: a.cache_read_input_tokens,
-          cacheWriteInputTokens: a.cache_creation_input_tokens,
-        },
+        usage: anthropicTokenUsage(body),
         complete: stream ? lastSse((e) => e.event === 'message_stop') : json,
       };
     }
@@ -219,7 +189,7 @@ function plan(i: number): Planned {
         path: modelPath(model, 'converse'),
         body,
         status: 200,
-        usage: converseUsage(body),
+        usage: converseTokenUsage(body),
         complete: json,
       };
     }

@@ -17,7 +17,8 @@ import { startLocalServer } from '../../lambda/local/server.js';
 import type { LogFn } from '../../lambda/observability/log.js';
 import { priceCall } from '../../lambda/pricing/index.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
-import { expectedConverseUsage, FAKE_CREDENTIALS, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
+import { converseTokenUsage } from '../support/expected-usage.js';
+import { FAKE_CREDENTIALS, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { admin, call, createKey, keyItem, settled, startAccountingRelay, type AccountingRelay } from './accounting-harness.js';
 import { manualClock } from './keys-harness.js';
 import { localServerEnv } from './local-server-harness.js';
@@ -58,15 +59,10 @@ function body(i: number): string {
 function expected(bodies: readonly string[]) {
   const total = { input: 0, output: 0, cost: 0 };
   for (const b of bodies) {
-    const u = expectedConverseUsage(b);
-    total.input += u.inputTokens;
-    total.output += u.outputTokens;
-    const price = priceCall([MODEL], {
-      inputTokens: u.inputTokens,
-      outputTokens: u.outputTokens,
-      cacheReadInputTokens: u.cacheReadInputTokens,
-      cacheWriteInputTokens: u.cacheWriteInputTokens,
-    });
+    const usage = converseTokenUsage(b);
+    total.input += usage.inputTokens;
+    total.output += usage.outputTokens;
+    const price = priceCall([MODEL], usage);
     assert.ok(price.priced);
     total.cost += price.costNanos;
   }
