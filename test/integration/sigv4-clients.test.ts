@@ -24,11 +24,11 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import * as OldRuntime from 'client-bedrock-runtime-3704';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/embedded.js';
-import { waitFor } from './accounting-harness.js';
+import { admin as adminRequest, waitFor } from './accounting-harness.js';
 import { manualClock, type ManualClock } from './keys-harness.js';
 import { rawRequest, runtimeClient } from '../support/clients.js';
 import { FAKE_CREDENTIALS, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
-import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
+import { startRelay, type RelayUnderTest } from '../support/relay-harness.js';
 
 const run = promisify(execFile);
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
@@ -74,16 +74,8 @@ beforeEach(() => {
   clock.set(Date.now());
 });
 
-async function admin(path: string, body?: unknown, method = 'POST') {
-  const res = await rawRequest(
-    relay.url,
-    method,
-    path,
-    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
-    body === undefined ? undefined : JSON.stringify(body),
-  );
-  return { status: res.status, json: JSON.parse(res.body.toString() || 'null') as Record<string, unknown> };
-}
+/** The admin API with the master key (accounting-harness's `admin`, on this file's relay). */
+const admin = (path: string, body?: unknown, method = 'POST') => adminRequest(relay.url, method, path, body);
 
 async function issue(fields: Record<string, unknown> = {}): Promise<IssuedKey> {
   const created = await admin('/key/generate', fields);

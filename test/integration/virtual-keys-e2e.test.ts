@@ -12,6 +12,7 @@ import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lambda/store/emb
 import { rawRequest, runtimeClient } from '../support/clients.js';
 import { startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
 import { startRelay, TEST_MASTER_KEY, type RelayUnderTest } from '../support/relay-harness.js';
+import { admin as adminRequest } from './accounting-harness.js';
 import { manualClock, type ManualClock } from './keys-harness.js';
 
 let fake: FakeBedrock;
@@ -40,16 +41,8 @@ after(async () => {
 });
 beforeEach(() => fake.reset());
 
-async function admin(path: string, body?: unknown, method = 'POST') {
-  const res = await rawRequest(
-    relay.url,
-    method,
-    path,
-    { authorization: `Bearer ${TEST_MASTER_KEY}`, 'content-type': 'application/json' },
-    body === undefined ? undefined : JSON.stringify(body),
-  );
-  return { status: res.status, json: JSON.parse(res.body.toString() || 'null') as Record<string, unknown> };
-}
+/** The admin API with the master key (accounting-harness's `admin`, on this file's relay). */
+const admin = (path: string, body?: unknown, method = 'POST') => adminRequest(relay.url, method, path, body);
 
 async function newKey(fields: Record<string, unknown>): Promise<string> {
   const created = await admin('/key/generate', fields);
