@@ -8,7 +8,7 @@ import { parseDateRange } from '../../lambda/accounting/report.js';
 import { withRetry } from '../../lambda/accounting/retry.js';
 import { telemetryAlias } from '../../lambda/accounting/telemetry.js';
 import { KeyApiError } from '../../lambda/http/errors.js';
-import type { KeyRecord } from '../../lambda/keys/types.js';
+import { keyRecord } from '../support/key-record.js';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -55,25 +55,10 @@ describe('item layout', () => {
 });
 
 describe('rate scopes', () => {
-  const record = (fields: Partial<KeyRecord>): KeyRecord =>
-    ({
-      token: 't',
-      key_name: 'k',
-      models: [],
-      allowed_operations: [],
-      allowed_routes: [],
-      spend_nanos: 0,
-      metadata: {},
-      blocked: false,
-      created_at: '',
-      updated_at: '',
-      ...fields,
-    }) as KeyRecord;
-
   it('applies the key limits and the first per-model entry that admits the model', () => {
-    assert.deepEqual(rateScopes(record({}), 'anthropic.claude-3-haiku-20240307-v1:0'), [], 'no limits: nothing to count');
-    assert.deepEqual(rateScopes(record({ rpm_limit: 5, tpm_limit: 100 }), undefined), [{ rpm: 5, tpm: 100 }]);
-    const perModel = record({
+    assert.deepEqual(rateScopes(keyRecord({}), 'anthropic.claude-3-haiku-20240307-v1:0'), [], 'no limits: nothing to count');
+    assert.deepEqual(rateScopes(keyRecord({ rpm_limit: 5, tpm_limit: 100 }), undefined), [{ rpm: 5, tpm: 100 }]);
+    const perModel = keyRecord({
       model_rpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 2 },
       model_tpm_limit: { 'anthropic.claude-3-haiku-20240307-v1:0': 50, 'amazon.*': 9 },
       rpm_limit: 10,

@@ -2,20 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeyCache } from '../../lambda/keys/cache.js';
 import type { KeyRecord } from '../../lambda/keys/types.js';
+import { keyRecord } from '../support/key-record.js';
 
 function record(token: string, blocked = false): KeyRecord {
-  return {
-    token,
-    key_name: 'sk-...abcd',
-    models: [],
-    allowed_operations: [],
-    allowed_routes: [],
-    spend_nanos: 0,
-    metadata: {},
-    blocked,
-    created_at: '2030-01-01T00:00:00.000Z',
-    updated_at: '2030-01-01T00:00:00.000Z',
-  };
+  return keyRecord({ token, blocked });
 }
 
 function clock(start = 0) {

@@ -8,6 +8,7 @@ import { unclassifiedOperations } from '../../lambda/policy/model-use.js';
 import { DESTRUCTIVE_OPERATIONS, normalizeRouteEntry } from '../../lambda/policy/routes.js';
 import { RouteMatcher } from '../../lambda/routes/match.js';
 import { ROUTES } from '../../lambda/routes/table.js';
+import { keyRecord } from '../support/key-record.js';
 
 const matcher = new RouteMatcher();
 
@@ -36,19 +37,7 @@ function call(method: string, target: string, options: CallOptions = {}): CallCo
 }
 
 function key(policy: Partial<Pick<KeyRecord, 'models' | 'allowed_operations' | 'allowed_routes' | 'object_permission'>>): KeyRecord {
-  return {
-    token: 'a'.repeat(64),
-    key_name: 'sk-...abcd',
-    models: [],
-    allowed_operations: [],
-    allowed_routes: [],
-    spend_nanos: 0,
-    metadata: {},
-    blocked: false,
-    created_at: '2030-01-01T00:00:00.000Z',
-    updated_at: '2030-01-01T00:00:00.000Z',
-    ...policy,
-  };
+  return keyRecord(policy);
 }
 
 function allowed(record: KeyRecord, context: CallContext): void {
