@@ -26,6 +26,7 @@ const LOCAL_TARGET_P99_MS = 2;
 const FLOOR = 'tcp pipe (floor)';
 const PROXY_FLOOR = 'signing proxy (floor)';
 const FLOORS = [FLOOR, PROXY_FLOOR];
+type Percentile = 'p50' | 'p99';
 
 export async function latencySection(ctx: BenchContext): Promise<SectionResult> {
   const warmup = ctx.quick ? 200 : 500;
@@ -66,43 +67,27 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
   const direct = summaries['direct']!;
   const rows: Row[] = [];
   const floors = FLOORS.map((name) => ({ name, added: difference(summaries[name]!, direct) }));
-  const overFloors = (added: number, pick: (added: Pick<Summary, 'p50' | 'p99'>) => number) =>
-    floors
-      .map((floor) => `${(added / pick(floor.added)).toFixed(1)}× the ${floor.name.replace(' (floor)', '')}'s +${pick(floor.added).toFixed(3)} ms`)
-      .join('; ');
+  const overFloors = (extra: Pick<Summary, Percentile>, p: Percentile) =>
+    floors.map((floor) => `${(extra[p] / floor.added[p]).toFixed(1)}× the ${floor.name.replace(' (floor)', '')}'s +${floor.added[p].toFixed(3)} ms`).join('; ');
   for (const name of FLOORS) {
-    rows.push(
-      { section: 'latency', metric: `Converse p50, ${name}`, unit: 'ms', value: summaries[name]!.p50, direct: direct.p50 },
-      { section: 'latency', metric: `Converse p99, ${name}`, unit: 'ms', value: summaries[name]!.p99, direct: direct.p99 },
-    );
+    for (const p of ['p50', 'p99'] as const)
+      rows.push({ section: 'latency', metric: `Converse ${p}, ${name}`, unit: 'ms', value: summaries[name]![p], direct: direct[p] });
   }
   for (const name of ['local server', 'lambda handler']) {
     const summary = summaries[name]!;
     const extra = difference(summary, direct);
-    const [p50Target, p99Target] = name === 'local server' ? [LOCAL_TARGET_P50_MS, LOCAL_TARGET_P99_MS] : [TARGET_P50_MS, TARGET_P99_MS];
-    rows.push(
-      {
-        section: 'latency',
-        metric: `Converse p50, ${name}`,
-        unit: 'ms',
-        value: summary.p50,
-        direct: direct.p50,
-        target: `≤ ${p50Target} ms added`,
-        pass: extra.p50 <= p50Target,
-        note: name === 'local server' ? overFloors(extra.p50, (added) => added.p50) : undefined,
-      },
-      { section: 'latency', metric: `Converse p90, ${name}`, unit: 'ms', value: summary.p90, direct: direct.p90 },
-      {
-        section: 'latency',
-        metric: `Converse p99, ${name}`,
-        unit: 'ms',
-        value: summary.p99,
-        direct: direct.p99,
-        target: `≤ ${p99Target} ms added`,
-        pass: extra.p99 <= p99Target,
-        note: name === 'local server' ? overFloors(extra.p99, (added) => added.p99) : undefined,
-      },
-    );
+    const targets = name === 'local server' ? { p50: LOCAL_TARGET_P50_MS, p99: LOCAL_TARGET_P99_MS } : { p50: TARGET_P50_MS, p99: TARGET_P99_MS };
+    const targetRow = (p: Percentile): Row => ({
+      section: 'latency',
+      metric: `Converse ${p}, ${name}`,
+      unit: 'ms',
+      value: summary[p],
+      direct: direct[p],
+      target: `≤ ${targets[p]} ms added`,
+      pass: extra[p] <= targets[p],
+      note: name === 'local server' ? overFloors(extra, p) : undefined,
+    });
+    rows.push(targetRow('p50'), { section: 'latency', metric: `Converse p90, ${name}`, unit: 'ms', value: summary.p90, direct: direct.p90 }, targetRow('p99'));
   }
   return {
     name: 'latency',
