@@ -193,6 +193,11 @@ export async function spawnDynamo(): Promise<DynamoProcess> {
   return { ...service, ...info };
 }
 
+/** The two floors' names in the latency and throughput sections' rows. */
+export const TCP_PIPE_FLOOR = 'tcp pipe (floor)';
+export const SIGNING_PROXY_FLOOR = 'signing proxy (floor)';
+export const FLOORS = [TCP_PIPE_FLOOR, SIGNING_PROXY_FLOOR];
+
 /** A plain TCP pipe to `targetPort` in its own process (bench/processes/tcp-pipe.ts): the floor of any extra process. */
 export function spawnTcpPipe(targetPort: number): Promise<Service & { readonly url: string }> {
   return spawnForwardingProcess('bench/processes/tcp-pipe.ts', { PIPE_TARGET_PORT: String(targetPort) }, /PIPE (\{.*\})/);

@@ -14,7 +14,7 @@ import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
 import { converseCall, type BenchContext } from '../lib/context.js';
 import { directDoor, lambdaDoor, probe, relayHttpDoor, type Door } from '../lib/doors.js';
 import { interleave } from '../lib/interleave.js';
-import { spawnSigningProxy, spawnTcpPipe } from '../lib/processes.js';
+import { FLOORS, SIGNING_PROXY_FLOOR, spawnSigningProxy, spawnTcpPipe, TCP_PIPE_FLOOR } from '../lib/processes.js';
 import type { Row, SectionResult } from '../lib/report.js';
 import { difference, summarize, type Summary } from '../lib/stats.js';
 
@@ -23,9 +23,6 @@ const TARGET_P99_MS = 3;
 /** Issue 12's goals for the local server (`npm start`). */
 const LOCAL_TARGET_P50_MS = 0.5;
 const LOCAL_TARGET_P99_MS = 2;
-const FLOOR = 'tcp pipe (floor)';
-const PROXY_FLOOR = 'signing proxy (floor)';
-const FLOORS = [FLOOR, PROXY_FLOOR];
 type Percentile = 'p50' | 'p99';
 
 export async function latencySection(ctx: BenchContext): Promise<SectionResult> {
@@ -38,8 +35,8 @@ export async function latencySection(ctx: BenchContext): Promise<SectionResult> 
   const proxy = await spawnSigningProxy(ctx.fake.port);
   const doors: Door[] = [
     directDoor(ctx.fake.url),
-    { ...directDoor(pipe.url), name: FLOOR },
-    { ...relayHttpDoor(proxy.url, 'not-checked'), name: PROXY_FLOOR },
+    { ...directDoor(pipe.url), name: TCP_PIPE_FLOOR },
+    { ...relayHttpDoor(proxy.url, 'not-checked'), name: SIGNING_PROXY_FLOOR },
     relayHttpDoor(ctx.relay.url, localKey),
     lambdaDoor(ctx.handler, lambdaKey),
   ];

@@ -11,14 +11,12 @@ import autocannon, { type Result } from 'autocannon';
 import { keyFor, MASTER_KEY } from '../lib/bench-key.js';
 import { converseCall, relayEnv, type BenchContext } from '../lib/context.js';
 import { directDoor, probe, relayHttpDoor } from '../lib/doors.js';
-import { spawnFake, spawnRelay, spawnSigningProxy, spawnTcpPipe } from '../lib/processes.js';
+import { FLOORS, SIGNING_PROXY_FLOOR, spawnFake, spawnRelay, spawnSigningProxy, spawnTcpPipe, TCP_PIPE_FLOOR } from '../lib/processes.js';
 import type { Row, SectionResult } from '../lib/report.js';
 import { createHash } from 'node:crypto';
 
 /** Issue 12: at 128 virtual-key clients the local server keeps this share of direct throughput. */
 const TARGET_SHARE_128 = 0.7;
-const FLOOR = 'tcp pipe (floor)';
-const PROXY_FLOOR = 'signing proxy (floor)';
 
 export interface LoadTarget {
   readonly name: string;
@@ -91,13 +89,13 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
     const targets = [
       await signedDirectTarget(fake.url),
       await relayTarget(relay.url, key),
-      { ...(await signedDirectTarget(pipe.url)), name: FLOOR },
-      { ...(await relayTarget(proxy.url, 'not-checked')), name: PROXY_FLOOR },
+      { ...(await signedDirectTarget(pipe.url)), name: TCP_PIPE_FLOOR },
+      { ...(await relayTarget(proxy.url, 'not-checked')), name: SIGNING_PROXY_FLOOR },
     ];
     // JIT and connection pools warm before anything is counted.
     for (const target of targets) await load(target, 16, 1);
 
-    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [], [FLOOR]: [], [PROXY_FLOOR]: [] };
+    const figures: Record<string, LoadFigures[]> = { direct: [], relay: [], [TCP_PIPE_FLOOR]: [], [SIGNING_PROXY_FLOOR]: [] };
     for (const [index, connections] of levels.entries()) {
       // The order rotates, so a drift of the machine's load falls on every target alike.
       const order = targets.map((_, i) => targets[(i + index) % targets.length]!);
@@ -122,12 +120,12 @@ export async function throughputSection(ctx: BenchContext): Promise<SectionResul
       const percentOf = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(0)} %` : '?');
       const floorNote = [
         `${percentOf(relayFigures.requestsPerSecond, directFigures.requestsPerSecond)} of direct`,
-        ...[FLOOR, PROXY_FLOOR].map((name) => {
+        ...FLOORS.map((name) => {
           const floorRate = figures[name]![index]!.requestsPerSecond;
           return `the ${name.replace(' (floor)', '')} keeps ${percentOf(floorRate, directFigures.requestsPerSecond)} (relay: ${percentOf(relayFigures.requestsPerSecond, floorRate)} of it)`;
         }),
       ].join('; ');
-      for (const name of [FLOOR, PROXY_FLOOR]) {
+      for (const name of FLOORS) {
         rows.push({
           section: 'throughput',
           metric: `requests/s, ${clients}, ${name}`,
