@@ -418,12 +418,9 @@ class EmulatedResponseStream extends PreludeResponseStream implements EmulatedSt
     const outgoing: Record<string, string | string[]> = { ...head.headers };
     if (head.cookies && head.cookies.length > 0) outgoing['set-cookie'] = head.cookies;
     const res = this.res;
-    if (!(res instanceof http.ServerResponse)) {
-      // HTTP/2: writeHead sends the HEADERS frame; nghttp2 already sends a turn's frames together.
-      res.writeHead(head.statusCode, outgoing);
-      return;
-    }
-    res.writeHead(head.statusCode, outgoing);
+    (res as http.ServerResponse).writeHead(head.statusCode, outgoing);
+    // HTTP/2: that sent the HEADERS frame; nghttp2 already sends a turn's frames together.
+    if (!(res instanceof http.ServerResponse)) return;
     // HTTP/1.1: whatever the handler writes in this turn of the event loop (for a JSON answer:
     // the head, the whole body and the final chunk) leaves in ONE write; three writes cost three
     // syscalls here and three wake-ups for the client. The head still leaves in this turn, before
